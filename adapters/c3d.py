@@ -1,0 +1,770 @@
+"""C3D reader and writer (ezc3d).
+
+What is read
+    Markers (m), model outputs that C3D stores as points (angles, forces, moments, powers, modelled markers,
+    scalars: converted with their own ``POINT:<TYPE>_UNITS``, never as if they were mm), analog channels (scaled by
+    ezc3d; SI where the unit is known), force platforms of types 1-4 through ezc3d (force N, moment N·m, centre of
+    pressure m, free moment N·m; corners, origin and calibration matrix kept), events with their context, subject
+    parameters and manufacturer.
+Time
+    Point sample ``i`` is at ``(first_frame + i) / point_rate`` and analog sample ``j`` at
+    ``first_frame / point_rate + j / analog_rate``, with ``first_frame`` as ezc3d reports it (0-based). With that
+    origin, ``EVENT:TIMES`` lines up with the data. All streams of one file share one clock.
+Safety
+    ezc3d is C++: before a file is handed to it, `check_c3d` walks the header and the parameter section in pure
+    Python and checks that the data section fits in the file, so truncated, random or corrupt files give a clear
+    `FileFormatError`. ``fusionlab ingest`` additionally runs every reader in a child process with a timeout.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fusionlab import __version__
+from fusionlab.adapters._common import check_path, source_info, stream_prefix
+from fusionlab.exceptions import FileFormatError, FusionlabWarning, UnitError
+from fusionlab.model import ClockEntry, Event, Session, Stream, normalise_event, unique_labels
+from fusionlab.units import to_si
+
+__all__ = ["C3DHeader", "check_c3d", "read_c3d", "write_c3d"]
+
+ADAPTER = "c3d"
+_PROCESSORS = {84: "Intel", 85: "DEC", 86: "MIPS"}
+_XYZ = ("x", "y", "z")
+
+# POINT type groups: parameter listing the labels -> parameter giving their unit, and the unit when it is missing
+_POINT_TYPES: dict[str, tuple[str, str]] = {
+    "ANGLES": ("ANGLE_UNITS", "deg"),
+    "FORCES": ("FORCE_UNITS", "N"),
+    "MOMENTS": ("MOMENT_UNITS", "Nmm"),
+    "POWERS": ("POWER_UNITS", "W"),
+    "SCALARS": ("SCALAR_UNITS", "mm"),
+    "MODELED_MARKERS": ("MODELED_MARKER_UNITS", "mm"),
+    "REACTIONS": ("REACTION_UNITS", "N"),
+}
+_SUFFIX_TYPES = (("angles", "ANGLES"), ("angle", "ANGLES"), ("force", "FORCES"), ("forces", "FORCES"),
+                 ("moment", "MOMENTS"), ("moments", "MOMENTS"), ("power", "POWERS"), ("powers", "POWERS"))
+
+
+@dataclass(frozen=True)
+class C3DHeader:
+    """What `check_c3d` learned from the header and parameter section."""
+
+    processor: str
+    n_points: int
+    n_analog_per_frame: int
+    first_frame: int
+    last_frame: int
+    point_scale: float
+    point_rate_hz: float
+    data_start_block: int
+    is_float: bool
+    n_parameters: int
+    parameters: dict[str, dict[str, Any]]  # GROUP -> PARAM -> value (only the few checked here)
+
+
+def _float(raw: bytes, processor: str) -> float:
+    if processor == "DEC":  # DEC F-float: swap 16-bit words, then IEEE value is 4x too large
+        return struct.unpack("<f", raw[2:4] + raw[0:2])[0] / 4.0
+    if processor == "MIPS":
+        return struct.unpack(">f", raw)[0]
+    return struct.unpack("<f", raw)[0]
+
+
+def check_c3d(path: str | os.PathLike[str]) -> C3DHeader:
+    """Validate a C3D file's structure in pure Python, before ezc3d sees it.
+
+    Checks the header, walks every group and parameter of the parameter section (bounds, name lengths, data
+    sizes) and checks that the data section announced by the header fits in the file.
+
+    Raises
+    ------
+    FileFormatError
+        With the reason: not a C3D file, MIPS/SGI processor (ezc3d cannot read it), corrupt parameter section,
+        truncated data, impossible header values.
+    """
+    p = check_path(path)
+    size = p.stat().st_size
+    with p.open("rb") as fh:
+        head = fh.read(512)
+        if len(head) < 512:
+            raise FileFormatError(p, f"not a C3D file: {len(head)} bytes, a C3D header alone has 512")
+        if head[1] != 0x50:
+            raise FileFormatError(p, f"not a C3D file: byte 2 is 0x{head[1]:02x}, a C3D header has 0x50 there")
+        param_block = head[0]
+        if param_block < 2 or (param_block - 1) * 512 + 4 > size:
+            raise FileFormatError(p, f"corrupt C3D header: parameter section at block {param_block} is outside the "
+                                     f"{size}-byte file")
+        fh.seek((param_block - 1) * 512)
+        phead = fh.read(4)
+        n_param_blocks = phead[2]
+        proc_code = phead[3]
+        if proc_code not in _PROCESSORS:
+            raise FileFormatError(p, f"corrupt C3D parameter section: processor type {proc_code} is not 84 (Intel), "
+                                     "85 (DEC) or 86 (MIPS)")
+        processor = _PROCESSORS[proc_code]
+        if processor == "MIPS":
+            raise FileFormatError(p, "MIPS/SGI (big-endian) C3D files cannot be read by ezc3d; convert the file to "
+                                     "Intel (PC) format with a C3D editor (e.g. Mokka or Motion Lab Systems' C3Deditor)")
+        if n_param_blocks == 0:
+            raise FileFormatError(p, "corrupt C3D parameter section: it declares 0 blocks")
+        section_end = (param_block - 1) * 512 + n_param_blocks * 512
+        if section_end > size:
+            raise FileFormatError(p, f"truncated C3D file: the parameter section needs {section_end} bytes, the file "
+                                     f"has {size}")
+        fh.seek((param_block - 1) * 512)
+        section = fh.read(n_param_blocks * 512)
+
+    def u16(b: bytes, i: int) -> int:
+        return struct.unpack("<H", b[i:i + 2])[0]
+
+    n_points = u16(head, 2)
+    n_analog = u16(head, 4)
+    first = u16(head, 6)
+    last = u16(head, 8)
+    scale = _float(head[12:16], processor)
+    data_start = u16(head, 16)
+    rate = _float(head[20:24], processor)
+    params, n_params = _walk_parameters(p, section, processor)
+    if not math.isfinite(scale):
+        raise FileFormatError(p, f"corrupt C3D header: point scale is {scale}")
+    is_float = scale < 0
+    point_rate = _param_float(params, "POINT", "RATE")
+    rate = point_rate if point_rate and math.isfinite(point_rate) and point_rate > 0 else rate
+    if not (math.isfinite(rate) and rate > 0):
+        raise FileFormatError(p, f"corrupt C3D file: point rate is {rate} Hz in the header and POINT:RATE is missing")
+    # data-section size check
+    ds = _param_int(params, "POINT", "DATA_START")
+    if ds and ds > 0:
+        data_start = ds
+    if data_start < 2 or data_start <= param_block:
+        raise FileFormatError(p, f"corrupt C3D header: data section starts at block {data_start}, inside the header "
+                                 "or parameter section")
+    n_frames = last - first + 1 if last >= first else 0
+    frames_param = _param_int(params, "POINT", "FRAMES")
+    if frames_param and frames_param > 0 and last == 65535:  # long recordings: header cannot hold the count
+        n_frames = frames_param
+    elem = 4 if is_float else 2
+    frame_bytes = (n_points * 4 + n_analog) * elem
+    need = (data_start - 1) * 512 + n_frames * frame_bytes
+    if need > size:
+        have = max(0, size - (data_start - 1) * 512)
+        complete = have // frame_bytes if frame_bytes else 0
+        raise FileFormatError(p, f"truncated C3D file: the header announces {n_frames} frames "
+                                 f"({n_frames * frame_bytes} bytes of data) but the file holds only {have} bytes of "
+                                 f"data ({complete} complete frames); re-export or re-copy the file")
+    return C3DHeader(processor=processor, n_points=n_points, n_analog_per_frame=n_analog, first_frame=first,
+                     last_frame=last, point_scale=scale, point_rate_hz=rate, data_start_block=data_start,
+                     is_float=is_float, n_parameters=n_params, parameters=params)
+
+
+def _param_float(params: dict[str, dict[str, Any]], group: str, name: str) -> float | None:
+    v = params.get(group, {}).get(name)
+    return float(v[0]) if isinstance(v, list) and v and isinstance(v[0], float) else None
+
+
+def _param_int(params: dict[str, dict[str, Any]], group: str, name: str) -> int | None:
+    v = params.get(group, {}).get(name)
+    if isinstance(v, list) and v:
+        return int(v[0])
+    return None
+
+
+def _walk_parameters(p: Path, section: bytes, processor: str) -> tuple[dict[str, dict[str, Any]], int]:
+    """Walk the parameter section; return numeric values of POINT/ANALOG parameters and the parameter count."""
+    groups: dict[int, str] = {}
+    values: dict[str, dict[str, Any]] = {}
+    pending: list[tuple[int, str, Any]] = []
+    pos = 4
+    n = 0
+    end = len(section)
+    while pos < end - 2:
+        name_len = struct.unpack("b", section[pos:pos + 1])[0]
+        gid = struct.unpack("b", section[pos + 1:pos + 2])[0]
+        if name_len == 0:
+            break
+        name_len = abs(name_len)
+        if gid == 0:
+            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: group id 0")
+        name_raw = section[pos + 2:pos + 2 + name_len]
+        if len(name_raw) < name_len:
+            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: name runs past the section")
+        try:
+            name = name_raw.decode("ascii").strip().upper()
+        except UnicodeDecodeError:
+            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: parameter name is not ASCII "
+                                     f"({name_raw!r})") from None
+        off_pos = pos + 2 + name_len
+        if off_pos + 2 > end:
+            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: entry runs past the section")
+        offset = struct.unpack("<h", section[off_pos:off_pos + 2])[0]
+        next_pos = off_pos + offset if offset > 0 else end
+        if offset < 0 or (offset > 0 and next_pos > end + 512):
+            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos} ({name}): pointer to the next "
+                                     f"entry ({offset}) is outside the section")
+        body = off_pos + 2
+        if gid < 0:
+            groups[-gid] = name
+        else:
+            if body + 2 > end:
+                raise FileFormatError(p, f"corrupt C3D parameter section in {name}: truncated entry")
+            dtype = struct.unpack("b", section[body:body + 1])[0]
+            n_dims = section[body + 1]
+            if dtype not in (-1, 1, 2, 4):
+                raise FileFormatError(p, f"corrupt C3D parameter section in {name}: data type {dtype} is not "
+                                         "-1, 1, 2 or 4")
+            if n_dims > 7:
+                raise FileFormatError(p, f"corrupt C3D parameter section in {name}: {n_dims} dimensions (at most 7)")
+            dims = list(section[body + 2:body + 2 + n_dims])
+            count = int(np.prod(dims)) if dims else 1
+            data_pos = body + 2 + n_dims
+            data_len = count * abs(dtype)
+            if data_pos + data_len > end or (offset > 0 and data_pos + data_len > next_pos):
+                raise FileFormatError(p, f"corrupt C3D parameter section in {name}: its {data_len} data bytes run "
+                                         "past the entry")
+            raw = section[data_pos:data_pos + data_len]
+            if dtype == 2 and count <= 8:
+                pending.append((gid, name, [v for (v,) in struct.iter_unpack("<h", raw)]))
+            elif dtype == 4 and count <= 8:
+                pending.append((gid, name, [_float(raw[i:i + 4], processor) for i in range(0, data_len, 4)]))
+            n += 1
+        if offset == 0:
+            break
+        pos = next_pos
+    for gid, name, value in pending:
+        group = groups.get(gid)
+        if group is not None:
+            values.setdefault(group, {})[name] = value
+    return values, n
+
+
+# ------------------------------------------------------------------------------------------------------ reading
+def _pvalue(params: dict[str, Any], group: str, name: str, default: Any = None) -> Any:
+    try:
+        value = params[group][name]["value"]
+    except (KeyError, TypeError):
+        return default
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _labels(params: dict[str, Any], group: str, n: int, stem: str) -> list[str]:
+    labels: list[str] = []
+    for key in ("LABELS", *(f"LABELS{k}" for k in range(2, 10))):
+        labels.extend(str(x) for x in (_pvalue(params, group, key, []) or []))
+        if len(labels) >= n:
+            break
+    labels = labels[:n]
+    labels += [f"{stem}{k + 1}" for k in range(len(labels), n)]
+    return labels
+
+
+def _si_or_keep(unit: str, what: str, path: Path) -> tuple[float, str]:
+    try:
+        conv = to_si(unit)
+    except UnitError:
+        warnings.warn(f"{path.name}: {what} has unit {unit!r}, which fusionlab cannot convert to SI; values are "
+                      "kept as they are, with that unit.", FusionlabWarning, stacklevel=4)
+        return 1.0, unit or "1"
+    return conv.factor, conv.si_unit
+
+
+def _classify_points(params: dict[str, Any], labels: list[str],
+                     convert_point_unit: bool | None, path: Path) -> tuple[dict[int, str], dict[str, str]]:
+    """Return {point index: type} for model outputs and {type: original unit}. Markers are not in the dict."""
+    kinds: dict[int, str] = {}
+    units: dict[str, str] = {}
+    index = {lab.strip(): i for i, lab in enumerate(labels)}
+    declared = False
+    for type_name, (unit_param, default_unit) in _POINT_TYPES.items():
+        members = _pvalue(params, "POINT", type_name, None)
+        unit_val = _pvalue(params, "POINT", unit_param, None)
+        if members:
+            declared = True
+            for m in members:
+                i = index.get(str(m).strip())
+                if i is not None:
+                    kinds[i] = type_name
+        if unit_val:
+            units[type_name] = str(unit_val[0]).strip()
+        else:
+            units[type_name] = default_unit
+    if not declared:  # older files: recognise Plug-in-Gait style names ("LKneeAngles", "RHipPower")
+        for i, lab in enumerate(labels):
+            low = lab.strip().lower().split(":")[-1]
+            for suffix, type_name in _SUFFIX_TYPES:
+                if low.endswith(suffix):
+                    kinds[i] = type_name
+                    break
+        if kinds:
+            types = sorted(set(kinds.values()))
+            note = ("converted with the usual Vicon units (deg, N, N·mm, W)" if convert_point_unit is not False
+                    else "kept unscaled (convert_point_unit=False)")
+            warnings.warn(f"{path.name}: {len(kinds)} points look like model outputs ({', '.join(types)}) but the "
+                          f"file does not declare them in POINT:ANGLES/FORCES/...; they are {note}. Pass "
+                          "convert_point_unit=False to keep them unscaled.", FusionlabWarning, stacklevel=3)
+    return kinds, units
+
+
+def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert_point_unit: bool | None = None,
+             on_forceplate_error: Literal["raise", "warn", "ignore"] = "warn") -> Session:
+    """Read a C3D file into a `Session`.
+
+    Parameters
+    ----------
+    path
+        The C3D file (Intel or DEC processor, integer or float).
+    prefix
+        Prefix of the stream names; default: the file stem and a dot (``"Walking01.markers"``).
+    convert_point_unit
+        Model outputs stored as points (angles, moments, ...) are converted with their declared unit
+        (``POINT:ANGLE_UNITS`` ...). When a file does not declare them, None (default) and True convert with the
+        usual Vicon units and warn; False keeps them unscaled.
+    on_forceplate_error
+        What to do when ezc3d cannot compute the force platforms (missing or inconsistent FORCE_PLATFORM
+        parameters): raise, warn and read the rest, or ignore.
+
+    Returns
+    -------
+    Session
+        Streams ``<prefix>markers`` ``(n, n_markers, 3)`` m; ``<prefix>angles``/``moments``/... (model outputs,
+        ``(n, k, 3)``, SI); ``<prefix>analog`` ``(n, n_channels)``; ``<prefix>forceplate<k>`` with channels
+        ``force`` (N), ``moment`` (N·m), ``cop`` (m) and ``free_moment`` (N·m), each ``(n, 3)`` in the lab
+        frame; annotation events; one clock for all of them.
+
+    Raises
+    ------
+    FileFormatError
+        If the file is not a readable C3D file (see `check_c3d`).
+    """
+    import ezc3d
+
+    p = check_path(path)
+    header = check_c3d(p)
+    options: dict[str, Any] = {"convert_point_unit": convert_point_unit, "on_forceplate_error": on_forceplate_error}
+    try:
+        c = ezc3d.c3d(str(p), extract_forceplat_data=True)
+        fp_error: Exception | None = None
+    except Exception as e:  # ezc3d raises plain RuntimeError/OSError/ValueError
+        try:
+            c = ezc3d.c3d(str(p))
+        except Exception as e2:
+            raise FileFormatError(p, f"ezc3d could not read the file: {e2}") from e2
+        fp_error = e
+    params = c["parameters"]
+    prefix = stream_prefix(p) if prefix is None else prefix
+    from fusionlab.adapters._common import file_sha256
+
+    sha = file_sha256(p)
+    clock_id = f"c3d:{p.stem}:{sha[:8]}"
+    hdr = c["header"]
+    rate = float(hdr["points"]["frame_rate"]) or header.point_rate_hz
+    first_frame = int(hdr["points"]["first_frame"])
+    t0 = first_frame / rate
+    base_meta: dict[str, Any] = {"source": p.name, "sha256": sha, "adapter": ADAPTER, "adapter_version": __version__,
+                                 "options": options, "processor": header.processor,
+                                 "storage": "float" if header.is_float else "integer", "first_frame": first_frame}
+    streams: list[Stream] = []
+    warn_list: list[str] = []
+
+    # ---- points: markers and model outputs
+    pts = c["data"]["points"]  # (4, n_points, n_frames) float64
+    n_points = pts.shape[1]
+    if n_points:
+        labels = _labels(params, "POINT", n_points, "point")
+        kinds, type_units = _classify_points(params, labels, convert_point_unit, p)
+        marker_unit = str((_pvalue(params, "POINT", "UNITS", ["mm"]) or ["mm"])[0]).strip() or "mm"
+        try:
+            marker_factor = to_si(marker_unit).factor
+        except UnitError:
+            warnings.warn(f"{p.name}: POINT:UNITS is {marker_unit!r}; assuming mm.", FusionlabWarning, stacklevel=2)
+            marker_factor, marker_unit = 1e-3, "mm"
+        xyz = pts[:3]
+        groups: dict[str, list[int]] = {"MARKERS": [i for i in range(n_points) if i not in kinds]}
+        for i, k in sorted(kinds.items()):
+            groups.setdefault(k, []).append(i)
+        for type_name, idx in groups.items():
+            if not idx:
+                continue
+            if type_name == "MARKERS":
+                factor, si_unit, orig = marker_factor, "m", marker_unit
+                name, modality = "markers", "markers"
+            else:
+                orig = type_units.get(type_name, "")
+                if type_name == "MODELED_MARKERS" and not _pvalue(params, "POINT", "MODELED_MARKER_UNITS"):
+                    orig = marker_unit
+                if convert_point_unit is False:
+                    factor, si_unit = 1.0, orig
+                else:
+                    factor, si_unit = _si_or_keep(orig, f"POINT:{type_name}", p)
+                name, modality = type_name.lower(), "model"
+            # (3, k, n) -> (n, k, 3); scale in place on a contiguous block of the ezc3d array
+            if idx == list(range(idx[0], idx[-1] + 1)):
+                block = xyz[:, idx[0]:idx[-1] + 1, :]
+            else:
+                block = xyz[:, idx, :]
+            if factor != 1.0:
+                block *= factor
+            data = block.transpose(2, 1, 0)
+            chans, dups = unique_labels([labels[i] for i in idx])
+            if dups:
+                warn_list.append(f"duplicate point labels renamed with _1 suffixes: {', '.join(sorted(set(dups)))}")
+            streams.append(Stream(
+                name=prefix + name, modality=modality, data=data, channels=chans, units=(si_unit,) * len(idx),
+                orig_units=(orig,) * len(idx), components=_XYZ, frame="lab", rate_hz=rate, start_s=t0,
+                clock=clock_id, storage_dtype="float32",
+                meta={**base_meta, "point_type": type_name, "lab_axes": _lab_axes(params)}))
+
+    # ---- analogs
+    analogs = c["data"]["analogs"]  # (1, n_channels, n_samples)
+    n_ch = analogs.shape[1]
+    analog_rate = float(hdr["analogs"]["frame_rate"])
+    if n_ch and analogs.shape[2] and analog_rate > 0:
+        a_labels = _labels(params, "ANALOG", n_ch, "analog")
+        a_units_raw = [str(u).strip() for u in (_pvalue(params, "ANALOG", "UNITS", []) or [])]
+        a_units_raw += ["V"] * (n_ch - len(a_units_raw))
+        data = analogs[0].T  # (n_samples, n_ch) view
+        si_units: list[str] = []
+        for j, u in enumerate(a_units_raw[:n_ch]):
+            try:
+                conv = to_si(u)
+                if conv.factor != 1.0:
+                    data[:, j] *= conv.factor
+                si_units.append(conv.si_unit)
+            except UnitError:
+                si_units.append(u or "1")
+                warn_list.append(f"analog channel {a_labels[j]!r} has unit {u!r}, kept unscaled")
+        saturated = _saturated_channels(c, params, header, a_labels)
+        if saturated:
+            warnings.warn(f"{p.name}: analog channel(s) {', '.join(saturated)} reach the 16-bit integer limit "
+                          "(values clipped: ANALOG:SCALE too small for the signal when the file was written); those "
+                          "samples are not trustworthy.", FusionlabWarning, stacklevel=2)
+            warn_list.append(f"analog channels clipped at the integer limit: {', '.join(saturated)}")
+        chans, dups = unique_labels(a_labels)
+        if dups:
+            warn_list.append(f"duplicate analog labels renamed with _1 suffixes: {', '.join(sorted(set(dups)))}")
+        streams.append(Stream(
+            name=prefix + "analog", modality="analog", data=data, channels=chans, units=tuple(si_units),
+            orig_units=tuple(a_units_raw[:n_ch]), frame="none", rate_hz=analog_rate, start_s=t0, clock=clock_id,
+            storage_dtype="float32", meta={**base_meta, "saturated_channels": saturated}))
+
+    # ---- force platforms
+    if fp_error is not None:
+        msg = f"ezc3d could not compute the force platforms ({fp_error}); markers and analogs were read."
+        if on_forceplate_error == "raise":
+            raise FileFormatError(p, msg)
+        if on_forceplate_error == "warn":
+            warnings.warn(f"{p.name}: {msg}", FusionlabWarning, stacklevel=2)
+        warn_list.append(msg)
+    elif c["data"].get("platform") and not analog_rate > 0:
+        warn_list.append("FORCE_PLATFORM declares plates but the file holds no analog samples (ANALOG:RATE 0); "
+                         "force platforms not read")
+    else:
+        streams.extend(_forceplate_streams(c, params, prefix, analog_rate, t0, clock_id, base_meta, p))
+
+    if len(dict.fromkeys(s.name for s in streams)) != len(streams):
+        raise FileFormatError(p, "stream names collide; pass another prefix")
+
+    events = _events(params, p, clock_id)
+    n_frames = pts.shape[2]
+    if events:
+        t_end = t0 + n_frames / rate
+        outside = [e for e in events if not (t0 - 1.0 / rate <= e.time_s <= t_end + 1.0 / rate)]
+        if outside:
+            warn_list.append(f"{len(outside)} event(s) lie outside the recording ({t0:.3f}-{t_end:.3f} s)")
+    metadata = {
+        "format": "C3D",
+        "processor": header.processor,
+        "storage": "float" if header.is_float else "integer",
+        "point_rate_hz": rate,
+        "analog_rate_hz": analog_rate,
+        "first_frame": first_frame,
+        "n_frames": int(n_frames),
+        "n_markers": len(groups.get("MARKERS", [])) if n_points else 0,
+        "n_points": int(n_points),
+        "n_analog_channels": int(n_ch),
+        "n_force_platforms": int(len(c["data"].get("platform", []) or [])) if fp_error is None else 0,
+        "manufacturer": _manufacturer(params),
+        "subject_parameters": _subject_parameters(params),
+        "c3d_subject_names": [str(x) for x in (_pvalue(params, "SUBJECTS", "NAMES", []) or [])],
+        "lab_axes": _lab_axes(params),
+        "warnings": warn_list,
+    }
+    for w in warn_list:
+        if not w.startswith("analog channels clipped") and not w.startswith("ezc3d could not"):
+            warnings.warn(f"{p.name}: {w}", FusionlabWarning, stacklevel=2)
+    info = source_info(p, ADAPTER, __version__, options, metadata, sha256=sha)
+    clock = ClockEntry(clock=clock_id, method="unsynchronised", quality="C3D file clock (all streams of the file)")
+    return Session(streams=tuple(streams), events=tuple(events), clocks={clock_id: clock}, sources=(info,))
+
+
+def _saturated_channels(c: dict[str, Any], params: dict[str, Any], header: C3DHeader, labels: list[str]) -> list[str]:
+    """Channels of an integer file whose values sit at the int16 limits (clipped when the file was written)."""
+    if header.is_float:
+        return []
+    analogs = c["data"]["analogs"][0]
+    gen = float((_pvalue(params, "ANALOG", "GEN_SCALE", [1.0]) or [1.0])[0])
+    scales = np.asarray(_pvalue(params, "ANALOG", "SCALE", []) or [], dtype=float)
+    offsets = np.asarray(_pvalue(params, "ANALOG", "OFFSET", []) or [], dtype=float)
+    units = [str(u) for u in (_pvalue(params, "ANALOG", "UNITS", []) or [])]
+    out = []
+    for j in range(analogs.shape[0]):
+        if j >= len(scales) or scales[j] == 0:
+            continue
+        off = offsets[j] if j < len(offsets) else 0.0
+        try:
+            unit_factor = to_si(units[j]).factor if j < len(units) else 1.0
+        except UnitError:
+            unit_factor = 1.0
+        limits = np.array([-32768.0 - off, 32767.0 - off]) * gen * scales[j] * unit_factor
+        x = analogs[j]
+        tol = abs(gen * scales[j] * unit_factor) * 0.5
+        n_at_limit = int(np.count_nonzero(np.abs(x - limits[0]) <= tol) + np.count_nonzero(np.abs(x - limits[1]) <= tol))
+        if n_at_limit >= 3:
+            out.append(labels[j])
+    return out
+
+
+def _forceplate_streams(c: dict[str, Any], params: dict[str, Any], prefix: str, rate: float, t0: float,
+                        clock_id: str, base_meta: dict[str, Any], p: Path) -> list[Stream]:
+    out: list[Stream] = []
+    types = list(_pvalue(params, "FORCE_PLATFORM", "TYPE", []) or [])
+    for k, pf in enumerate(c["data"].get("platform", []) or []):
+        f_factor = to_si(str(pf["unit_force"]) or "N").factor
+        m_factor = to_si(str(pf["unit_moment"]) or "Nmm").factor
+        x_factor = to_si(str(pf["unit_position"]) or "mm").factor
+        force = np.asarray(pf["force"]).T * f_factor
+        moment = np.asarray(pf["moment"]).T * m_factor
+        cop = np.asarray(pf["center_of_pressure"]).T * x_factor
+        tz = np.asarray(pf["Tz"]).T * m_factor
+        data = np.stack([force, moment, cop, tz], axis=1)  # (n, 4, 3)
+        corners = np.asarray(pf["corners"], dtype=float) * x_factor
+        origin = np.asarray(pf["origin"], dtype=float) * x_factor
+        out.append(Stream(
+            name=f"{prefix}forceplate{k + 1}", modality="forceplate", data=data,
+            channels=("force", "moment", "cop", "free_moment"), units=("N", "N·m", "m", "N·m"),
+            orig_units=(str(pf["unit_force"]), str(pf["unit_moment"]), str(pf["unit_position"]),
+                        str(pf["unit_moment"])),
+            components=_XYZ, frame="lab", rate_hz=rate, start_s=t0, clock=clock_id, storage_dtype="float32",
+            meta={**base_meta, "plate": k + 1, "plate_type": int(types[k]) if k < len(types) else None,
+                  "corners_m": corners.T.tolist(), "origin_m": origin.tolist(),
+                  "cal_matrix": np.asarray(pf["cal_matrix"], dtype=float).tolist(),
+                  "computed_by": "ezc3d extract_forceplat_data",
+                  "note": "force is the force the subject applies to the plate (ezc3d convention), in lab axes; "
+                          "moment about the plate origin; cop and free_moment (Tz) from ezc3d"}))
+    return out
+
+
+def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
+    times = _pvalue(params, "EVENT", "TIMES", None)
+    if times is None:
+        return []
+    arr = np.asarray(times, dtype=float)
+    labels = [str(x) for x in (_pvalue(params, "EVENT", "LABELS", []) or [])]
+    contexts = [str(x) for x in (_pvalue(params, "EVENT", "CONTEXTS", []) or [])]
+    used = _pvalue(params, "EVENT", "USED", None)
+    n_used = int(np.asarray(used).ravel()[0]) if used is not None and np.size(used) else len(labels)
+    if arr.ndim == 2 and arr.shape[0] == 2:
+        minutes, seconds = arr[0], arr[1]
+    elif arr.ndim == 1 and arr.size % 2 == 0:  # flat interleaved (minutes, seconds) pairs
+        minutes, seconds = arr[0::2], arr[1::2]
+    elif arr.ndim == 2 and arr.shape[1] == 2:
+        minutes, seconds = arr[:, 0], arr[:, 1]
+    else:
+        warnings.warn(f"{p.name}: EVENT:TIMES has shape {arr.shape}; events ignored.", FusionlabWarning, stacklevel=3)
+        return []
+    n = min(n_used, len(seconds), len(labels)) if labels else min(n_used, len(seconds))
+    out = []
+    for i in range(n):
+        label = labels[i] if i < len(labels) else "event"
+        context = contexts[i] if i < len(contexts) else ""
+        kind, side = normalise_event(label, context)
+        t = 60.0 * minutes[i] + seconds[i]
+        if not math.isfinite(t):
+            continue
+        out.append(Event(time_s=float(t), kind=kind, side=side, source="annotation",
+                         label=f"{context} {label}".strip(), clock=clock_id, detector=f"c3d:{p.name}"))
+    return out
+
+
+def _manufacturer(params: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key in ("COMPANY", "SOFTWARE", "VERSION_LABEL", "VERSION"):
+        v = _pvalue(params, "MANUFACTURER", key, None)
+        if v is not None and np.size(v):
+            out[key.lower()] = " ".join(str(x) for x in np.ravel(v)).strip()
+    return out
+
+
+def _lab_axes(params: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key in ("X_SCREEN", "Y_SCREEN"):
+        v = _pvalue(params, "POINT", key, None)
+        if v:
+            out[key.lower()] = str(v[0]).strip()
+    return out
+
+
+_LENGTH_WORDS = ("height", "length", "width", "distance", "delta", "diameter", "offset")
+
+
+def _subject_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """Vicon PROCESSING parameters, with SI conversion where the unit is known (mm lengths, kg mass)."""
+    proc = params.get("PROCESSING") or {}
+    out: dict[str, Any] = {}
+    for key, entry in proc.items():
+        if key == "__METADATA__" or not isinstance(entry, dict):
+            continue
+        v = np.ravel(entry.get("value", []))
+        if v.size != 1 or not np.issubdtype(np.asarray(v).dtype, np.number):
+            continue
+        val = float(v[0])
+        low = key.lower()
+        if low == "bodymass":
+            out["mass_kg"] = val
+        elif low == "height":
+            out["height_m"] = val / 1000.0 if val > 3.0 else val
+        elif any(w in low for w in _LENGTH_WORDS) and not low.endswith(("_x", "_y", "_z")):
+            out[f"{key}_m"] = val / 1000.0
+        else:
+            out[f"{key}_raw"] = val
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ writing
+def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
+              clock: str | None = None) -> dict[str, int]:
+    """Export the markers, model outputs, analogs and events of one C3D clock of a session to a C3D file.
+
+    Parameters
+    ----------
+    session_path
+        The session.
+    out_path
+        The C3D file to write (Intel float). Written to a temporary file and renamed, so a failure leaves no
+        half-written file.
+    clock
+        Which clock's streams to export (sessions can hold several trials); default: the clock of the first
+        marker stream.
+
+    Returns
+    -------
+    dict
+        Counts written: ``points``, ``frames``, ``analog_channels``, ``events``.
+    """
+    import ezc3d
+
+    from fusionlab.persist import open_session
+
+    out = Path(out_path)
+    with open_session(session_path) as r:
+        infos = {n: r.stream_info(n) for n in r.stream_names}
+        point_streams = [n for n, i in infos.items() if i["modality"] in ("markers", "model")
+                         and i["rate_hz"] and i["components"] == list(_XYZ)]
+        if clock is None:
+            candidates = [infos[n]["clock"] for n in point_streams if infos[n]["modality"] == "markers"]
+            candidates += [i["clock"] for i in infos.values() if i["modality"] in ("markers", "model", "analog")]
+            if not candidates:
+                msg = f"{session_path}: the session has no marker, model or analog stream to export to C3D."
+                raise FileFormatError(session_path, msg)
+            clock = candidates[0]
+        points = [r.read_stream(n) for n in point_streams if infos[n]["clock"] == clock]
+        analog_names = [n for n, i in infos.items() if i["modality"] == "analog" and i["clock"] == clock]
+        analogs = [r.read_stream(n) for n in analog_names]
+        events = [e for e in r.events(clock="device") if e.clock == clock]
+    if not points and not analogs:
+        raise FileFormatError(session_path, f"no stream on clock {clock!r} to export")
+    rates = {s.rate_hz for s in points}
+    if len(rates) > 1:
+        raise FileFormatError(session_path, f"point streams on clock {clock!r} have different rates {sorted(rates)}")
+    point_rate = float(rates.pop()) if points else float(analogs[0].rate_hz) / 1.0  # type: ignore[arg-type]
+    start = points[0].start_s if points else analogs[0].start_s
+    first_frame = round(start * point_rate)
+    n_frames = points[0].n_samples if points else int(round(analogs[0].n_samples * point_rate / analogs[0].rate_hz))
+
+    c = ezc3d.c3d()
+    labels: list[str] = []
+    blocks: list[np.ndarray] = []
+    type_members: dict[str, list[str]] = {}
+    type_units: dict[str, str] = {}
+    for s in points:
+        if s.n_samples != n_frames:
+            raise FileFormatError(session_path, f"stream {s.name} has {s.n_samples} frames, expected {n_frames}")
+        orig = s.orig_units[0] if s.orig_units else s.units[0]
+        factor = 1.0 / to_si(orig).factor if s.units[0] != orig else 1.0
+        blocks.append(s.data.transpose(2, 1, 0) * factor)  # (3, k, n) in original units
+        labels.extend(s.channels)
+        ptype = str(s.meta.get("point_type", "MARKERS"))
+        if ptype != "MARKERS":
+            type_members.setdefault(ptype, []).extend(s.channels)
+            type_units[ptype] = orig
+        else:
+            c["parameters"]["POINT"]["UNITS"]["value"] = [orig]
+    if blocks:
+        xyz = np.concatenate(blocks, axis=1)
+        data = np.ones((4, xyz.shape[1], n_frames))
+        data[:3] = xyz
+        c["parameters"]["POINT"]["RATE"]["value"] = [point_rate]
+        c["parameters"]["POINT"]["LABELS"]["value"] = labels
+        c["data"]["points"] = data
+        for ptype, members in type_members.items():
+            c.add_parameter("POINT", ptype, members)
+            c.add_parameter("POINT", _POINT_TYPES[ptype][0], [type_units[ptype]])
+    else:
+        c["parameters"]["POINT"]["RATE"]["value"] = [point_rate]
+    n_analog = 0
+    if analogs:
+        a = analogs[0]
+        factors = np.array([1.0 / to_si(o).factor if (u != o and _known(o)) else 1.0
+                            for u, o in zip(a.units, a.orig_units, strict=True)])
+        c["parameters"]["ANALOG"]["RATE"]["value"] = [float(a.rate_hz)]  # type: ignore[arg-type]
+        c["parameters"]["ANALOG"]["LABELS"]["value"] = list(a.channels)
+        c["parameters"]["ANALOG"]["UNITS"]["value"] = list(a.orig_units)
+        c["data"]["analogs"] = (a.data * factors).T[np.newaxis]
+        n_analog = len(a.channels)
+    if events:
+        times = np.array([[0.0] * len(events), [e.time_s for e in events]])
+        contexts = [{"left": "Left", "right": "Right"}.get(e.side, "General") for e in events]
+        names = [_event_label(e) for e in events]
+        c.add_parameter("EVENT", "USED", [len(events)])
+        c.add_parameter("EVENT", "TIMES", times)
+        c.add_parameter("EVENT", "LABELS", names)
+        c.add_parameter("EVENT", "CONTEXTS", contexts)
+    c["header"]["points"]["first_frame"] = int(first_frame)
+    c.add_parameter("TRIAL", "ACTUAL_START_FIELD", [first_frame + 1, 0])
+    c.add_parameter("TRIAL", "ACTUAL_END_FIELD", [first_frame + n_frames, 0])
+    c.add_parameter("MANUFACTURER", "SOFTWARE", [f"fusionlab {__version__}"])
+    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+    if tmp.suffix.lower() != ".c3d":
+        tmp = tmp.with_suffix(".c3d")
+    try:
+        c.write(str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "events": len(events),
+            "first_frame": first_frame}
+
+
+def _known(unit: str) -> bool:
+    try:
+        to_si(unit)
+    except UnitError:
+        return False
+    return True
+
+
+def _event_label(e: Event) -> str:
+    if e.kind == "foot_strike":
+        return "Foot Strike"
+    if e.kind == "foot_off":
+        return "Foot Off"
+    parts = e.label.split(" ", 1)
+    return parts[1] if len(parts) == 2 and parts[0] in ("Left", "Right", "General") else (e.label or e.kind)

@@ -1,0 +1,242 @@
+"""The ``fusionlab`` command line. Each command parses its arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fusionlab import __version__
+from fusionlab.exceptions import FusionlabError
+
+EXIT_OK = 0
+EXIT_DATA_ERROR = 1
+
+
+def _err(msg: str) -> None:
+    print(f"fusionlab: error: {msg}", file=sys.stderr)
+
+
+def _warn(msg: str) -> None:
+    print(f"fusionlab: warning: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------- ingest
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, disable=None)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from fusionlab.ingest import ingest
+
+    bar = _progress_bar(len(args.sources))
+
+    def progress(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    try:
+        report = ingest(args.sources, args.output, subject=args.subject or "", session_date=args.session_date or "",
+                        overwrite=args.overwrite, prefix=args.prefix, isolate=not args.no_isolate,
+                        timeout_s=args.timeout_s, on_error="skip" if args.skip_bad else "raise", progress=progress)
+    finally:
+        bar.close()
+    for w in report.warnings:
+        _warn(w)
+    for path, reason in report.skipped.items():
+        _err(f"{path}: {reason} (skipped)")
+    print(f"{args.output}: added {len(report.streams)} stream(s) from {len(report.sources)} file(s)"
+          + (f"; skipped {len(report.skipped)} bad file(s)" if report.skipped else ""))
+    if report.streams and not args.quiet:
+        _print_info(args.output)
+    return EXIT_DATA_ERROR if report.skipped else EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- info
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-" if x is None or math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return format(x, spec)
+
+
+def _print_info(path: str | Path) -> None:
+    from fusionlab.persist import open_session
+
+    with open_session(path) as r:
+        s = r.summary()
+    meta = s["metadata"]
+    print(f"session {s['path']}  (format {s['format']} v{s['format_version']})")
+    print(f"  subject: {meta.get('subject') or '-'}   date: {meta.get('session_date') or '-'}   "
+          f"sources: {', '.join(src['path'] for src in meta['sources']) or '-'}")
+    print("streams:")
+    print(f"  {'name':42s} {'modality':10s} {'rate Hz':>8s} {'samples':>8s} {'start s':>8s} {'dur s':>7s} "
+          f"{'chan':>5s} {'missing':>8s}  units")
+    for st in s["streams"]:
+        units = sorted(set(st["units"]))
+        print(f"  {st['name']:42s} {st['modality']:10s} {_fmt(st['rate_hz'], 'g'):>8s} {st['n_samples']:8d} "
+              f"{_fmt(st['start_s']):>8s} {_fmt(st['duration_s'], '.2f'):>7s} {len(st['channels']):5d} "
+              f"{st['missing_percent']:7.1f}%  {', '.join(units)[:40]}")
+    print("clocks:")
+    for c in s["clocks"]:
+        drift = f"{_fmt(c['drift_ppm'], '.1f')} ± {_fmt(c['drift_sd_ppm'], '.1f')} ppm"
+        print(f"  {c['clock']:42s} offset {_fmt(c['offset_s'], '.4f')} ± {_fmt(c['offset_sd_s'], '.4f')} s, "
+              f"drift {drift}, method {c['method']}  [{len(c['streams'])} stream(s)]")
+    ev = s["events"]
+    print(f"events: {len(ev)}")
+    counts: dict[tuple[str, str, str], int] = {}
+    for e in ev:
+        key = (e["source"], e["side"], e["kind"])
+        counts[key] = counts.get(key, 0) + 1
+    for (source, side, kind), n in sorted(counts.items()):
+        times = [e["time_s"] for e in ev if (e["source"], e["side"], e["kind"]) == (source, side, kind)]
+        print(f"  {source:12s} {side:8s} {kind:14s} {n:3d}  first {min(times):.3f} s, last {max(times):.3f} s")
+    for src in meta["sources"]:
+        for w in src.get("metadata", {}).get("warnings", []):
+            print(f"  note ({src['path']}): {w}")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from fusionlab.persist import open_session
+
+    if args.json:
+        with open_session(args.session) as r:
+            print(json.dumps(json_safe(r.summary()), indent=2, default=_json_default, allow_nan=False))
+    else:
+        _print_info(args.session)
+    return EXIT_OK
+
+
+def _json_default(o: Any) -> Any:
+    return str(o)
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN and infinities by None (JSON null) so the output is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    from fusionlab.adapters.c3d import write_c3d
+
+    counts = write_c3d(args.session, args.c3d, clock=args.clock)
+    print(f"{args.c3d}: wrote {counts['points']} points x {counts['frames']} frames, "
+          f"{counts['analog_channels']} analog channels, {counts['events']} events")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- demo
+def sample_data_dir() -> Path:
+    """The bundled sample_data/ folder (repository checkout or installed data)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "sample_data", here / "sample_data"):
+        if cand.is_dir():
+            return cand
+    msg = "sample_data/ not found beside the package; run from a checkout of the fusionlab repository."
+    raise FusionlabError(msg)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fusionlab.ingest import ingest
+
+    data = sample_data_dir()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    session = out / "demo_walk.h5"
+    if session.exists():
+        session.unlink()
+    c3d = sorted(data.glob("*.c3d"))
+    plates = sorted(p for p in data.glob("forceplate/*") if p.suffix.lower() in (".csv", ".mot", ".txt"))
+    print(f"demo: ingesting {len(c3d)} C3D file(s) from {data} into {session}")
+    report = ingest(c3d[:1], session, subject="DEMO-001", session_date="2026-01-15",
+                    metadata={"demo": True, "note": "demo data built from public sample recordings"})
+    for w in report.warnings:
+        _warn(w)
+    _print_info(session)
+    if plates:
+        print(f"\ndemo: force-plate exports without C3D in {data / 'forceplate'} (one session each):")
+        for p in plates:
+            target = out / f"demo_{p.stem}.h5"
+            if target.exists():
+                target.unlink()
+            rep = ingest([p], target, subject="DEMO-001", session_date="2026-01-15")
+            print(f"  {p.name}: {len(rep.streams)} stream(s) -> {target}")
+    print(f"\ndemo: done. Look at it again with: fusionlab info {session}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fusionlab", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"fusionlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add source files (C3D, force-plate exports) to a session file",
+                       description="Add each source's streams, events and metadata to SESSION.h5 (created if "
+                                   "missing). The reader is chosen from the file. Every reader runs in a child "
+                                   "process with a time limit; the session changes atomically: all files or none.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="source files")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file")
+    p.add_argument("--subject", metavar="ID", help="subject pseudonym (never a real name)")
+    p.add_argument("--session-date", metavar="YYYY-MM-DD", help="date of the session")
+    p.add_argument("--prefix", help="stream-name prefix (one source only; default: file stem and a dot)")
+    p.add_argument("--overwrite", action="store_true", help="replace streams that exist already")
+    p.add_argument("--skip-bad", action="store_true", help="ingest the readable files and report the others "
+                                                            "(exit status 1)")
+    p.add_argument("--timeout-s", type=float, help="time limit per file (default 120 s + 2 s per MB)")
+    p.add_argument("--no-isolate", action="store_true", help="read in this process (faster start, no crash guard)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the session summary")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("info", help="show a session's streams, clocks, events and metadata",
+                       description="Streams (name, modality, rate, start on the session clock, duration, channels, "
+                                   "units, percent missing), clock entries, events, metadata. --json prints the "
+                                   "documented JSON form (docs/session-format.md).")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface)")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
+                       description="Write the marker and model-output points, the analog channels and the events "
+                                   "of one C3D clock of the session to a C3D file (original units).")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--c3d", required=True, metavar="OUT.c3d", help="C3D file to write")
+    p.add_argument("--clock", help="clock whose streams to export (default: that of the first marker stream)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("demo", help="run the main job on the bundled sample_data/",
+                       description="Ingest the bundled sample recordings into demo sessions and print their "
+                                   "summaries.")
+    p.add_argument("--out", default="demo_output", help="folder for the demo sessions (default: demo_output)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fusionlab`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (FusionlabError, FileNotFoundError, KeyError) as e:
+        _err(str(e).strip("'\""))
+        return EXIT_DATA_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted; the session file is unchanged")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
