@@ -506,10 +506,14 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
 
 
 def _saturated_channels(c: dict[str, Any], params: dict[str, Any], header: C3DHeader, labels: list[str]) -> list[str]:
-    """Channels of an integer file whose values sit at the int16 limits (clipped when the file was written)."""
+    """Channels of an integer file whose values were clipped at, or wrapped around, the int16 limits.
+
+    Clipping shows as repeated values at ±32767 counts; overflow (a value past the limit written modulo 2^16, as
+    in c3d.org sample25 ``analogfpscale04i``) shows as jumps of nearly 65536 counts between consecutive samples.
+    """
     if header.is_float:
         return []
-    analogs = c["data"]["analogs"][0]
+    analogs = c["data"]["analogs"][0]  # already scaled to SI by the caller
     gen = float((_pvalue(params, "ANALOG", "GEN_SCALE", [1.0]) or [1.0])[0])
     scales = np.asarray(_pvalue(params, "ANALOG", "SCALE", []) or [], dtype=float)
     offsets = np.asarray(_pvalue(params, "ANALOG", "OFFSET", []) or [], dtype=float)
@@ -523,11 +527,11 @@ def _saturated_channels(c: dict[str, Any], params: dict[str, Any], header: C3DHe
             unit_factor = to_si(units[j]).factor if j < len(units) else 1.0
         except UnitError:
             unit_factor = 1.0
-        limits = np.array([-32768.0 - off, 32767.0 - off]) * gen * scales[j] * unit_factor
-        x = analogs[j]
-        tol = abs(gen * scales[j] * unit_factor) * 0.5
-        n_at_limit = int(np.count_nonzero(np.abs(x - limits[0]) <= tol) + np.count_nonzero(np.abs(x - limits[1]) <= tol))
-        if n_at_limit >= 3:
+        count = abs(gen * scales[j] * unit_factor)  # one integer count in stored units
+        counts = analogs[j] / (gen * scales[j] * unit_factor) + off
+        clipped = int(np.count_nonzero(counts >= 32766.5) + np.count_nonzero(counts <= -32767.5))
+        jumps = np.abs(np.diff(analogs[j])) > 0.75 * 65536 * count
+        if clipped >= 3 or np.any(jumps):
             out.append(labels[j])
     return out
 
@@ -583,8 +587,10 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
     n = min(n_used, len(seconds), len(labels)) if labels else min(n_used, len(seconds))
     out = []
     for i in range(n):
-        label = labels[i] if i < len(labels) else "event"
-        context = contexts[i] if i < len(contexts) else ""
+        label = labels[i].strip() if i < len(labels) else ""
+        context = contexts[i].strip() if i < len(contexts) else ""
+        if not label:  # Motion Analysis files put "LHS"/"RTO" in EVENT:CONTEXTS and leave the label empty
+            label, context = context or "event", ""
         kind, side = normalise_event(label, context)
         t = 60.0 * minutes[i] + seconds[i]
         if not math.isfinite(t):
