@@ -54,6 +54,25 @@ _SUFFIX_TYPES = (("angles", "ANGLES"), ("angle", "ANGLES"), ("force", "FORCES"),
                  ("moment", "MOMENTS"), ("moments", "MOMENTS"), ("power", "POWERS"), ("powers", "POWERS"))
 
 
+# Vicon Plug-in Gait and pyCGM2 write kinetics normalised by body mass but declare absolute units (N·mm, W).
+# A channel whose peak in SI is below these limits cannot be an absolute value in human gait.
+_PER_KG_LIMITS = {"MOMENTS": 10.0, "POWERS": 30.0, "FORCES": 50.0}
+_PER_KG_UNITS = {"N·m": "N·m/kg", "W": "W/kg", "N": "N/kg"}
+
+
+def _per_kg_channels(data: np.ndarray, limit: float) -> list[int]:
+    """Indices of channels (axis 1 of (n, k, 3) data) whose largest magnitude is finite and below ``limit``."""
+    out = []
+    for j in range(data.shape[1]):
+        x = data[:, j]
+        if np.all(np.isnan(x)):
+            continue
+        peak = float(np.nanmax(np.abs(x)))
+        if 0 < peak < limit:
+            out.append(j)
+    return out
+
+
 @dataclass(frozen=True)
 class C3DHeader:
     """What `check_c3d` learned from the header and parameter section."""
@@ -416,11 +435,35 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
             chans, dups = unique_labels([labels[i] for i in idx])
             if dups:
                 warn_list.append(f"duplicate point labels renamed with _1 suffixes: {', '.join(sorted(set(dups)))}")
+            units = [si_unit] * len(idx)
+            if type_name in _PER_KG_LIMITS and si_unit in _PER_KG_UNITS and convert_point_unit is not False:
+                per_kg = _per_kg_channels(data, _PER_KG_LIMITS[type_name])
+                if per_kg:  # channels of the same model output that are entirely empty share the convention
+                    per_kg += [j for j in range(data.shape[1]) if np.all(np.isnan(data[:, j])) and j not in per_kg]
+                for j in per_kg:
+                    units[j] = _PER_KG_UNITS[si_unit]
+                if type_name == "FORCES":  # Plug-in Gait "NormalisedGRF": percent of body weight
+                    for j, ch in enumerate(chans):
+                        if "normalised" in ch.lower() or "normalized" in ch.lower():
+                            data[:, j] *= 0.01 / factor if factor else 0.01
+                            units[j] = "1"
+                            warn_list.append(f"{ch}: read as percent of body weight, stored as a fraction (unit 1)")
+                if per_kg:
+                    warn_list.append(
+                        f"{len(per_kg)} {type_name.lower()} channel(s) declared in {orig!r} hold values normalised by "
+                        f"body mass (peaks below {_PER_KG_LIMITS[type_name]:g} {si_unit}, impossible as absolute "
+                        f"values in gait); they are labelled {_PER_KG_UNITS[si_unit]}: "
+                        f"{', '.join(chans[j] for j in per_kg[:8])}{' ...' if len(per_kg) > 8 else ''}")
+            orig_scale = [1.0 / factor] * len(idx)
+            for j, u in enumerate(units):
+                if u == "1" and type_name == "FORCES":
+                    orig_scale[j] = 100.0 / factor
             streams.append(Stream(
-                name=prefix + name, modality=modality, data=data, channels=chans, units=(si_unit,) * len(idx),
+                name=prefix + name, modality=modality, data=data, channels=chans, units=tuple(units),
                 orig_units=(orig,) * len(idx), components=_XYZ, frame="lab", rate_hz=rate, start_s=t0,
                 clock=clock_id, storage_dtype="float32",
-                meta={**base_meta, "point_type": type_name, "lab_axes": _lab_axes(params)}))
+                meta={**base_meta, "point_type": type_name, "lab_axes": _lab_axes(params),
+                      "orig_scale": orig_scale}))
 
     # ---- analogs
     analogs = c["data"]["analogs"]  # (1, n_channels, n_samples)
@@ -561,8 +604,9 @@ def _forceplate_streams(c: dict[str, Any], params: dict[str, Any], prefix: str, 
                   "corners_m": corners.T.tolist(), "origin_m": origin.tolist(),
                   "cal_matrix": np.asarray(pf["cal_matrix"], dtype=float).tolist(),
                   "computed_by": "ezc3d extract_forceplat_data",
-                  "note": "force is the force the subject applies to the plate (ezc3d convention), in lab axes; "
-                          "moment about the plate origin; cop and free_moment (Tz) from ezc3d"}))
+                  "note": "force is the ground reaction force on the subject (vertical component positive during "
+                          "stance), as ezc3d computes it, in lab axes; moment as ezc3d reports it (lab axes); cop "
+                          "(NaN when the plate is unloaded) and free_moment (Tz) from ezc3d"}))
     return out
 
 
@@ -592,7 +636,9 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
         if not label:  # Motion Analysis files put "LHS"/"RTO" in EVENT:CONTEXTS and leave the label empty
             label, context = context or "event", ""
         kind, side = normalise_event(label, context)
-        t = 60.0 * minutes[i] + seconds[i]
+        # C3D stores event times as float32: take the shortest decimal that float32 denotes (2.732, not
+        # 2.7320001125), which is the time the lab's software wrote
+        t = 60.0 * float(repr(np.float32(minutes[i]))) + float(repr(np.float32(seconds[i])))
         if not math.isfinite(t):
             continue
         out.append(Event(time_s=float(t), kind=kind, side=side, source="annotation",
@@ -704,7 +750,10 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         if s.n_samples != n_frames:
             raise FileFormatError(session_path, f"stream {s.name} has {s.n_samples} frames, expected {n_frames}")
         orig = s.orig_units[0] if s.orig_units else s.units[0]
-        factor = 1.0 / to_si(orig).factor if s.units[0] != orig else 1.0
+        if "orig_scale" in s.meta:  # exact inverse of what the reader did, channel by channel
+            factor = np.asarray(s.meta["orig_scale"], dtype=float)[np.newaxis, :, np.newaxis]
+        else:
+            factor = np.full((1, len(s.channels), 1), 1.0 / to_si(orig).factor if s.units[0] != orig else 1.0)
         blocks.append(s.data.transpose(2, 1, 0) * factor)  # (3, k, n) in original units
         labels.extend(s.channels)
         ptype = str(s.meta.get("point_type", "MARKERS"))

@@ -589,8 +589,9 @@ class SessionReader:
         else:
             rate = info["rate_hz"]
             t0 = info["device_start_s"]
-            i0 = 0 if start_s is None else int(np.clip(math.ceil((start_s - t0) * rate - 1e-9), 0, n))
-            i1 = n if end_s is None else int(np.clip(math.ceil((end_s - t0) * rate - 1e-9), 0, n))
+            # a sample within 1e-6 of a sample period of the boundary counts as on it (times given in decimal)
+            i0 = 0 if start_s is None else int(np.clip(math.ceil((start_s - t0) * rate - 1e-6), 0, n))
+            i1 = n if end_s is None else int(np.clip(math.ceil((end_s - t0) * rate - 1e-6), 0, n))
         i1 = max(i0, i1)
         data = g["data"][i0:i1].astype(np.float64)
         conf = g["confidence"][i0:i1] if "confidence" in g else None
@@ -608,13 +609,27 @@ class SessionReader:
         t = stream.times()
         return t if entry is None else entry.offset_s + t * (1.0 + entry.drift_ppm * 1e-6)
 
-    def events(self, source: str | None = None, *, clock: str = "session") -> list[Event]:
+    def find_streams(self, modality: str | None = None, suffix: str | None = None) -> list[str]:
+        """Names of the streams of one modality and/or whose name ends with ``suffix`` (e.g. ``".forceplate1"``)."""
+        out = []
+        for n in self.stream_names:
+            if modality is not None and str(self._f["streams"][n].attrs["modality"]) != modality:
+                continue
+            if suffix is not None and not n.endswith(suffix):
+                continue
+            out.append(n)
+        return out
+
+    def events(self, source: str | None = None, *, kind: str | None = None, side: str | None = None,
+               clock: str = "session") -> list[Event]:
         """Events, sorted by time.
 
         Parameters
         ----------
         source
             Only this source (``"annotation"``, ``"forceplate"``, ...); None for all.
+        kind, side
+            Only events of this kind (``"foot_strike"``) and/or side (``"left"``).
         clock
             ``"session"`` maps every event to the session clock; ``"device"`` keeps the stored times.
         """
@@ -624,6 +639,8 @@ class SessionReader:
             if source is not None and s != source:
                 continue
             for e in _read_events_group(self._f["events"][s], s):
+                if (kind is not None and e.kind != kind) or (side is not None and e.side != side):
+                    continue
                 if clock == "session" and e.clock in clocks:
                     e = Event(**{**e.__dict__, "time_s": clocks[e.clock].to_session(e.time_s), "clock": "session"})
                 out.append(e)

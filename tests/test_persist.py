@@ -157,29 +157,30 @@ WRITER = textwrap.dedent("""
 
 
 def test_kill_9_during_write_leaves_previous_valid_file(tmp_path: Path) -> None:
-    """Kill a writer at several moments; each time the session is the previous valid one."""
+    """Kill a writer at several points of its write; each time the session is the previous valid one."""
     path = tmp_path / "s.h5"
     save_session(_session(), path)
     before = path.read_bytes()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    killed_mid_write = 0
-    for k, delay in enumerate((0.3, 0.8, 1.5, 2.5)):
+    # kill when the writer's working copy exists (copying), then when it has grown by 2, 20 and 60 MB (writing)
+    for k, grown_bytes in enumerate((0, 2e6, 20e6, 60e6)):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(k)], stdout=subprocess.PIPE,
                                 env=env, text=True)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "start"
-        time.sleep(delay)
-        finished = proc.poll() is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            tmps = list(tmp_path.glob(".s.h5.tmp-*"))
+            if tmps and tmps[0].exists() and tmps[0].stat().st_size - len(before) >= grown_bytes:
+                break
+            time.sleep(0.002)
+        assert proc.poll() is None, "the writer finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        if finished:
-            continue
-        killed_mid_write += 1
         assert path.read_bytes() == before  # byte for byte the previous file
         with open_session(path) as r:
             assert sorted(r.stream_names) == ["trial.analog", "trial.markers", "trial.pose"]
             np.testing.assert_array_equal(r.read_stream("trial.analog").data, _session().streams[0].data)
-    assert killed_mid_write >= 2, "writes finished too fast to be interrupted; make the test data larger"
     # the next writer cleans up what the killed ones left behind, and succeeds
     save_session(_session(name="after."), path)
     assert not list(tmp_path.glob(".s.h5.tmp-*"))
