@@ -154,26 +154,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = sample_data_dir()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    session = out / "demo_walk.h5"
-    if session.exists():
-        session.unlink()
-    c3d = sorted(data.glob("*.c3d"))
-    plates = sorted(p for p in data.glob("forceplate/*") if p.suffix.lower() in (".csv", ".mot", ".txt"))
-    print(f"demo: ingesting {len(c3d)} C3D file(s) from {data} into {session}")
-    report = ingest(c3d[:1], session, subject="DEMO-001", session_date="2026-01-15",
-                    metadata={"demo": True, "note": "demo data built from public sample recordings"})
-    for w in report.warnings:
-        _warn(w)
-    _print_info(session)
-    if plates:
-        print(f"\ndemo: force-plate exports without C3D in {data / 'forceplate'} (one session each):")
-        for p in plates:
-            target = out / f"demo_{p.stem}.h5"
-            if target.exists():
-                target.unlink()
-            rep = ingest([p], target, subject="DEMO-001", session_date="2026-01-15")
-            print(f"  {p.name}: {len(rep.streams)} stream(s) -> {target}")
-    print(f"\ndemo: done. Look at it again with: fusionlab info {session}")
+    recordings = sorted(data.glob("*.c3d")) + sorted(
+        p for p in (data / "forceplate").glob("*") if p.suffix.lower() in (".csv", ".mot", ".txt"))
+    print(f"demo: DEMO DATA built from public sample recordings in {data} (pseudonymous subjects DEMO-xxx)")
+    for k, src in enumerate(recordings, start=1):
+        session = out / f"demo_{src.stem}.h5"
+        session.unlink(missing_ok=True)  # the demo rebuilds its sessions from scratch
+        report = ingest([src], session, subject=f"DEMO-{k:03d}", session_date="2026-01-15",
+                        metadata={"demo": True, "source_recording": src.name})
+        for w in report.warnings:
+            _warn(w)
+        print(f"\n=== {src.name} -> {session}")
+        _print_info(session)
+    print(f"\ndemo: done; {len(recordings)} session(s) in {out}. Look at one again with: fusionlab info FILE.h5")
     return EXIT_OK
 
 

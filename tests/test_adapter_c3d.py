@@ -344,3 +344,31 @@ def test_dispatch_and_check_c3d_header() -> None:
     assert h.point_rate_hz == pytest.approx(120.0)
     dec = check_c3d(shared_path("c3d_org/sample02_dec_real.c3d"))
     assert dec.processor == "DEC" and dec.is_float and dec.point_rate_hz == pytest.approx(50.0)
+
+
+def test_gaps_are_nan_in_the_session(tmp_path: Path) -> None:
+    """Marker gaps (residual < 0 in the file) are stored as NaN at exactly those frames, never as 0."""
+    path = shared_path("btkdata/PiG_Motion-FlatFoot-Full.c3d")
+    raw = ezc3d.c3d(str(path))
+    labels = raw["parameters"]["POINT"]["LABELS"]["value"]
+    invalid = raw["data"]["meta_points"]["residuals"][0] < 0  # (n_points, n_frames)
+    session = tmp_path / "s.h5"
+    ingest([path], session, prefix="t.")
+    with open_session(session) as r:
+        markers = r.read_stream("t.markers")
+        assert r.stream_info("t.markers")["missing_percent"] > 0
+    i = labels.index("HEDO")
+    assert invalid[i].sum() == 30
+    gap = np.isnan(markers.channel("HEDO")).any(axis=1)
+    np.testing.assert_array_equal(gap, invalid[i])
+    assert not np.any(markers.channel("HEDO")[gap.__invert__()] == 0)
+
+
+def test_subject_prefixed_labels_and_treadmill_file() -> None:
+    s = read_c3d(shared_path("c3d_org/sample04_sub_labels.c3d"), prefix="")
+    assert s.stream("markers").channels[0] == "Matt:C7"  # prefixes are kept: labels stay unique across subjects
+    assert s.sources[0].metadata["c3d_subject_names"] == ["Matt"]
+    t = read_c3d(shared_path("gaitalytics/treadmill_events.c3d"), prefix="")
+    assert len(t.events) == 43
+    assert t.stream("markers").start_s == pytest.approx(44 / 100.0)  # non-zero first frame
+    assert len(t.by_modality("forceplate")) == 2
