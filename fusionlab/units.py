@@ -107,7 +107,9 @@ _ALIASES: dict[str, str] = {
     "volt": "V", "volts": "V", "watt": "W", "watts": "W",
     "nm": "Nm",  # "nm" in gait software means newton-metre; nanometres never appear in these files
     "nmm": "Nmm",
-    "nt": "N",  # AMASS/ADTech era C3D files write newtons as "NT"
+    "nt": "N",  # AMASS/ADTech era C3D files write newtons as "NT" and newton-millimetres as "NTMM"
+    "ntmm": "Nmm", "ntm": "Nm",
+    "d.u.": "1", "du": "1", "counts": "1", "count": "1",  # raw ADC counts ("digital units")
     "n-m": "Nm", "n-mm": "Nmm", "newton-meter": "Nm", "newton-metre": "Nm",
     "": "1", "-": "1", "none": "1", "a.u.": "1", "au": "1",
 }
@@ -130,6 +132,8 @@ def normalise_unit(unit: str) -> str:
     text = re.sub(r"[\s·⋅]", "", text)
     # "N.mm" / "N*m" -> "Nmm" / "Nm", but keep decimal points such as "a.u."
     text = re.sub(r"(?<=[A-Za-z])[.*](?=[A-Za-z])", "", text)
+    if len(text) > 1:
+        text = text.rstrip(".")
     if text in _TABLE:
         return text
     return _ALIASES.get(text, _ALIASES.get(text.lower(), text))
