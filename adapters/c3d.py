@@ -37,6 +37,7 @@ from fusionlab.units import to_si
 __all__ = ["C3DHeader", "check_c3d", "read_c3d", "write_c3d"]
 
 ADAPTER = "c3d"
+COP_MIN_FORCE_N = 20.0  # centre of pressure is left undefined (NaN) when |Fz| is below this
 _PROCESSORS = {84: "Intel", 85: "DEC", 86: "MIPS"}
 _XYZ = ("x", "y", "z")
 
@@ -591,6 +592,13 @@ def _forceplate_streams(c: dict[str, Any], params: dict[str, Any], prefix: str, 
         moment = np.asarray(pf["moment"]).T * m_factor
         cop = np.asarray(pf["center_of_pressure"]).T * x_factor
         tz = np.asarray(pf["Tz"]).T * m_factor
+        # the centre of pressure (and the free moment computed from it) is undefined on an unloaded plate: ezc3d
+        # returns inf or noise there; below COP_MIN_FORCE_N they are NaN
+        unloaded = ~(np.abs(force[:, 2]) >= COP_MIN_FORCE_N)
+        cop[unloaded] = np.nan
+        tz[unloaded] = np.nan
+        cop[~np.isfinite(cop)] = np.nan
+        tz[~np.isfinite(tz)] = np.nan
         data = np.stack([force, moment, cop, tz], axis=1)  # (n, 4, 3)
         corners = np.asarray(pf["corners"], dtype=float) * x_factor
         origin = np.asarray(pf["origin"], dtype=float) * x_factor
@@ -603,7 +611,7 @@ def _forceplate_streams(c: dict[str, Any], params: dict[str, Any], prefix: str, 
             meta={**base_meta, "plate": k + 1, "plate_type": int(types[k]) if k < len(types) else None,
                   "corners_m": corners.T.tolist(), "origin_m": origin.tolist(),
                   "cal_matrix": np.asarray(pf["cal_matrix"], dtype=float).tolist(),
-                  "computed_by": "ezc3d extract_forceplat_data",
+                  "computed_by": "ezc3d extract_forceplat_data", "cop_min_force_n": COP_MIN_FORCE_N,
                   "note": "force is the ground reaction force on the subject (vertical component positive during "
                           "stance), as ezc3d computes it, in lab axes; moment as ezc3d reports it (lab axes); cop "
                           "(NaN when the plate is unloaded) and free_moment (Tz) from ezc3d"}))
