@@ -127,6 +127,35 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
+# ---------------------------------------------------------------------------------------------------- sync
+def cmd_sync(args: argparse.Namespace) -> int:
+    from fusionlab.sync import synchronize_session
+
+    report = synchronize_session(args.session, reference=args.reference, triggers=tuple(args.trigger or ()),
+                                 priors=tuple(args.prior or ()), store=not args.dry_run)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, allow_nan=False))
+        return EXIT_OK if not report.refused else EXIT_DATA_ERROR
+    print(f"reference clock: {report.reference_clock}")
+    for res in report.results:
+        lo, hi = res.interval95_s()
+        drift = (f"{res.drift_ppm:+.1f} ± {res.drift_sd_ppm:.1f} ppm" if math.isfinite(res.drift_sd_ppm)
+                 else "not estimated")
+        print(f"  {res.clock}: offset {res.offset_s:+.4f} s ± {res.offset_sd_s * 1000:.1f} ms "
+              f"(95 % {lo:+.4f} .. {hi:+.4f} s), drift {drift}, method {res.method}")
+        ev = res.evidence
+        if "peak_corr" in ev:
+            print(f"      {ev['quantity']}: r = {ev['peak_corr']:.2f}, next peak ratio {ev['peak_ratio']:.2f}, "
+                  f"{ev['n_windows']} windows")
+    for clock, reasons in report.refused.items():
+        print(f"  {clock}: NOT synchronised (nothing stored)")
+        for k, v in reasons.items():
+            print(f"      {k}: {v}")
+    if not args.dry_run:
+        print(f"stored in {args.session}" if report.results else "nothing stored")
+    return EXIT_OK if not report.refused else EXIT_DATA_ERROR
+
+
 # ---------------------------------------------------------------------------------------------------- export
 def cmd_export(args: argparse.Namespace) -> int:
     from fusionlab.adapters.c3d import write_c3d
@@ -200,6 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--json", action="store_true", help="print JSON (stable interface)")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("sync", help="estimate every device clock's offset and drift to the session clock",
+                       description="For each device clock, estimate offset and drift (with their uncertainty) to the "
+                                   "reference clock: from a trigger channel, else by cross-correlating physically "
+                                   "matched signals (foot IMU vs foot markers, video heel vs marker heel, IMU vs "
+                                   "IMU), else from matched gait events. Refuses to guess: a clock without a clear "
+                                   "answer is left unchanged and the reason is printed (exit status 1).")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--reference", metavar="STREAM", help="stream whose clock is the session clock")
+    p.add_argument("--trigger", action="append", metavar="STREAM:CHANNEL",
+                   help="trigger/sync-pulse channel; give one on the reference clock and one per other clock")
+    p.add_argument("--prior", action="append", metavar="CLOCK=OFFSET±SD",
+                   help="known fixed offset of a clock in seconds (e.g. a device latency), combined with the data")
+    p.add_argument("--dry-run", action="store_true", help="report only, store nothing")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/sync.md)")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
                        description="Write the marker and model-output points, the analog channels and the events "
