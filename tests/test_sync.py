@@ -199,3 +199,49 @@ def test_cli_sync_json_and_prior(gaitmap: tuple, tmp_path: Path) -> None:
     assert entry.method == "cross_correlation+prior"
     assert abs(entry.offset_s + 2.0) < 0.01
     assert main(["sync", str(path), "--prior", "nosuchclock=0±1"]) == 1
+
+
+def _virtual_camera(markers: Stream, offset_s: float, rng: np.random.Generator, fps: float = 30.0,
+                    noise_px: float = 1.5) -> Stream:
+    """Heel keypoints of a virtual side camera 4 m from the walkway (pinhole, f = 1400 px), on its own clock."""
+    t = markers.times()
+    heels = np.stack([markers.channel("LHEE"), markers.channel("RHEE")], axis=1)
+    t_cam = np.arange(t[0] - offset_s + 0.05, t[-1] - offset_s - 0.05, 1.0 / fps)
+    t_true = t_cam + offset_s
+    out = np.empty((len(t_cam), 2, 2))
+    for j in range(2):
+        x, y, z = (np.interp(t_true, t, heels[:, j, k]) for k in range(3))
+        depth = 4.0 + x
+        out[:, j, 0] = 1400.0 * (y - np.nanmean(heels[:, :, 1])) / depth + 960 + rng.normal(0, noise_px, len(t_cam))
+        out[:, j, 1] = -1400.0 * (z - 0.9) / depth + 540 + rng.normal(0, noise_px, len(t_cam))
+    return Stream("cam.pose2d", "video_pose", out, ("left_heel", "right_heel"), ("px", "px"), components=("x", "y"),
+                  frame="image:cam0", time_s=t_cam, clock="cam")
+
+
+def test_video_to_markers_simulated_camera(tmp_path: Path) -> None:
+    """A 5-s overground C3D trial seen by a simulated 30 fps camera with a random clock offset (±3 s)."""
+    import warnings
+
+    from fusionlab.adapters.c3d import read_c3d
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = read_c3d(shared_path("c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d"), prefix="")
+    markers = trial.stream("markers")
+    rng = np.random.default_rng(11)
+    errors, covered = [], 0
+    for k in range(20):
+        offset = rng.uniform(-3, 3)
+        session = Session(streams=(markers, _virtual_camera(markers, offset, rng)),
+                          clocks={markers.clock: ClockEntry(markers.clock, 0, 0, 0, 0, "reference"),
+                                  "cam": ClockEntry("cam")})
+        path = tmp_path / f"v{k}.h5"
+        save_session(session, path)
+        report = synchronize_session(path)
+        assert not report.refused, report.refused
+        (res,) = report.results
+        assert res.evidence["quantity"].startswith("heel_vertical_velocity")
+        errors.append(res.offset_s - offset)
+        covered += res.interval95_s()[0] <= offset <= res.interval95_s()[1]
+    assert 1000 * np.max(np.abs(errors)) <= 5.0, errors
+    assert covered >= 18

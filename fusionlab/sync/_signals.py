@@ -119,12 +119,16 @@ def imu_signals(stream: Stream) -> list[Signal]:
 
 
 def _up_axis(stream: Stream) -> int:
-    """Index of the lab's vertical axis: the axis along which foot markers vary least over the recording."""
-    spans = []
-    for k in range(3):
-        col = stream.data[:, :, k]
-        spans.append(np.nanpercentile(col, 95) - np.nanpercentile(col, 5) if np.isfinite(col).any() else np.inf)
-    return int(np.argmin(spans))
+    """Index of the lab's vertical axis.
+
+    From the C3D ``POINT:Y_SCREEN`` parameter when the adapter kept it (``"+Z"`` means z is up; Vicon, Qualisys and
+    Motion Analysis set it), else z, the convention of nearly every gait lab (and of the gaitmap recordings).
+    """
+    axes = stream.meta.get("lab_axes") or {}
+    y_screen = str(axes.get("y_screen", "")).strip().upper()
+    if y_screen[-1:] in ("X", "Y", "Z"):
+        return "XYZ".index(y_screen[-1])
+    return 2
 
 
 def marker_signals(stream: Stream) -> list[Signal]:

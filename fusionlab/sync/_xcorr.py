@@ -49,7 +49,8 @@ def _zscore(y: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.floa
 class SyncCrossCorrelation(BaseSynchronizer):
     """Estimate offset and drift by cross-correlating two signals of the same physical quantity.
 
-    Two stages. A coarse, whole-recording normalised cross-correlation over ``±max_lag_s`` finds the lag; it must
+    Two stages. A coarse, whole-recording cross-correlation over ``±max_lag_s`` (z-scored signals, summed products
+    divided by the length of the shorter recording, so partial overlaps score lower) finds the lag; it must
     be a clear, single peak (``min_peak_corr`` and ``min_peak_ratio`` against the best lag more than
     ``exclusion_s`` away, which for gait is usually one stride away), otherwise the synchroniser refuses. Then the
     target recording is cut into non-overlapping windows of ``window_s``; in each, the lag is refined on a fine grid
@@ -66,7 +67,8 @@ class SyncCrossCorrelation(BaseSynchronizer):
         Both signals are low-pass filtered at this cut-off (2nd-order Butterworth, zero phase) so that their
         spectral content matches (Hz).
     window_s
-        Length of the refinement windows (s).
+        Length of the refinement windows (s); None: a quarter of the target recording, between 1.5 and 5 s (a
+        5-s overground trial still gets several windows).
     fine_half_width_s, fine_step_s
         Search range around the coarse lag and its step in the refinement (s).
     min_peak_corr, min_peak_ratio, exclusion_s
@@ -88,7 +90,7 @@ class SyncCrossCorrelation(BaseSynchronizer):
     """
 
     def __init__(self, *, max_lag_s: float = 15.0, coarse_rate_hz: float = 100.0, lowpass_hz: float = 8.0,
-                 window_s: float = 5.0, fine_half_width_s: float = 0.1, fine_step_s: float = 0.0005,
+                 window_s: float | None = None, fine_half_width_s: float = 0.1, fine_step_s: float = 0.0005,
                  min_peak_corr: float = 0.4, min_peak_ratio: float = 1.1, exclusion_s: float = 0.3,
                  min_window_corr: float = 0.5, max_drift_sd_ppm: float = 100.0,
                  timing_floor_s: float | None = None) -> None:
@@ -132,7 +134,9 @@ class SyncCrossCorrelation(BaseSynchronizer):
             raise SyncRefused(f"{target.source} and {reference.source} do not overlap by half their length at any "
                               f"lag within ±{self.max_lag_s:g} s.",
                               "check that both recordings cover the same walk, or raise max_lag_s.")
-        r = np.where(usable, corr / np.maximum(overlap, 1.0), -np.inf)
+        # correlation per sample of the SHORTER recording: a lag at which only part of the shorter recording
+        # overlaps the other is penalised, so a one-stride shift of a short trial does not rival the true lag
+        r = np.where(usable, corr / min(vr.sum(), vt.sum()), -np.inf)
         i = int(np.argmax(r))
         peak, coarse_lag = float(r[i]), float(lags[i])
         away = usable & (np.abs(lags - coarse_lag) > self.exclusion_s)
@@ -164,8 +168,10 @@ class SyncCrossCorrelation(BaseSynchronizer):
         overall_sd = float(np.nanstd(yt2))
         grid = np.arange(-self.fine_half_width_s, self.fine_half_width_s + self.fine_step_s / 2, self.fine_step_s)
         centres, win_lags, win_corr = [], [], []
-        for start in np.arange(tt2[0], tt2[-1] - self.window_s + 1e-9, self.window_s):
-            sel = (tt2 >= start) & (tt2 < start + self.window_s) & np.isfinite(yt2)
+        win = self.window_s if self.window_s is not None else float(np.clip((tt2[-1] - tt2[0]) / 4.0, 1.5, 5.0))
+        evidence["window_s"] = win
+        for start in np.arange(tt2[0], tt2[-1] - win + 1e-9, win):
+            sel = (tt2 >= start) & (tt2 < start + win) & np.isfinite(yt2)
             if sel.sum() < 20 or np.std(yt2[sel]) < 0.2 * overall_sd:
                 continue  # standing still: no timing information
             ts, ya = tt2[sel], yt2[sel]
