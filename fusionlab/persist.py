@@ -48,6 +48,10 @@ FORMAT_NAME = "fusionlab-session"
 FORMAT_VERSION = 1
 CHUNK_TARGET_BYTES = 1 << 20  # ~1 MiB chunks: fast whole-window reads, good gzip ratio
 GZIP_LEVEL = 1  # level 1: ~3x faster than 4 for <2 % larger files on biomechanical signals
+try:  # ISA-L writes the same standard zlib stream as zlib, about 8x faster (python-isal)
+    from isal.isal_zlib import compress as _ZLIB_COMPRESS
+except ImportError:  # pragma: no cover - isal is a dependency, zlib is the fallback
+    from zlib import compress as _ZLIB_COMPRESS
 _EVENT_FIELDS = ("time_s", "sd_s", "kind", "side", "label", "clock", "detector")
 
 
@@ -204,6 +208,11 @@ def _check_root(f: h5py.File, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- writing
+def _deflate(buffer: NDArray[np.uint8], level: int) -> bytes:
+    """zlib stream of a buffer (what HDF5's deflate filter stores), with ISA-L when installed (8x faster)."""
+    return _ZLIB_COMPRESS(buffer, level)
+
+
 def _write_array(group: h5py.Group, name: str, array: NDArray[Any], dtype: str) -> int:
     """Write ``array`` as a chunked, gzip+shuffle compressed dataset; return its number of NaN values.
 
@@ -226,13 +235,13 @@ def _write_array(group: h5py.Group, name: str, array: NDArray[Any], dtype: str) 
     zeros = (0,) * (len(shape) - 1)
 
     def encode(start: int) -> tuple[int, bytes, int]:
-        block = np.asarray(array[start:start + rows], dtype=np_dtype)
-        n_nan = int(np.count_nonzero(np.isnan(block))) if np_dtype.kind == "f" else 0
-        if block.shape[0] < rows:  # HDF5 edge chunks are stored at full size
-            pad = np.full((rows - block.shape[0], *shape[1:]), fill, dtype=np_dtype)
-            block = np.concatenate([block, pad])
-        raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, itemsize).T.tobytes()  # HDF5 shuffle
-        return start, zlib.compress(raw, GZIP_LEVEL), n_nan
+        n_valid = min(rows, shape[0] - start)
+        block = np.full((rows, *shape[1:]), fill, dtype=np_dtype)  # HDF5 edge chunks are stored at full size
+        block[:n_valid] = array[start:start + n_valid]  # the only copy: dtype conversion and any transposition
+        n_nan = int(np.count_nonzero(np.isnan(block[:n_valid]))) if np_dtype.kind == "f" else 0
+        shuffled = np.empty((itemsize, block.size), dtype=np.uint8)  # HDF5 shuffle filter: byte planes
+        shuffled[...] = block.view(np.uint8).reshape(-1, itemsize).T
+        return start, _deflate(shuffled, GZIP_LEVEL), n_nan
 
     n_missing = 0
     starts = range(0, shape[0], rows)
