@@ -51,11 +51,63 @@ def _sniff_forceplate_csv(_head: bytes, text: str) -> bool:
     return any(("fz" in line.lower() and "fx" in line.lower()) for line in first)
 
 
+def _sniff_xdf(head: bytes, _text: str) -> bool:
+    return head.startswith(b"XDF:")
+
+
+def _sniff_mobilised(head: bytes, _text: str) -> bool:
+    from fusionlab.adapters.imu_mobilised import looks_like_mobilised_mat
+
+    return looks_like_mobilised_mat(head)
+
+
+def _sniff_gaitmap_imu(_head: bytes, text: str) -> bool:
+    from fusionlab.adapters.imu_gaitmap import looks_like_gaitmap_imu
+
+    return looks_like_gaitmap_imu(text)
+
+
+def _sniff_gaitmap_mocap(_head: bytes, text: str) -> bool:
+    from fusionlab.adapters.imu_gaitmap import looks_like_gaitmap_mocap
+
+    return looks_like_gaitmap_mocap(text)
+
+
+def _sniff_imu_csv(_head: bytes, text: str) -> bool:
+    from fusionlab.adapters.imu_csv import looks_like_imu_csv
+
+    return looks_like_imu_csv(text)
+
+
+def _sniff_xsens(_head: bytes, text: str) -> bool:
+    from fusionlab.adapters.imu_xsens import looks_like_xsens
+
+    return looks_like_xsens(text)
+
+
+# Order matters only where sniffers could both accept a file: the specific IMU layouts come before the generic
+# force-plate CSV (whose sniffer looks for "fx" and "fz" anywhere in the first lines).
 REGISTRY: tuple[AdapterEntry, ...] = (
     AdapterEntry("c3d", (".c3d",), "fusionlab.adapters.c3d", "read_c3d",
                  "C3D motion capture (markers, analogs, model outputs, force plates, events) via ezc3d", _sniff_c3d),
     AdapterEntry("opensim_mot", (".mot",), "fusionlab.adapters.forceplate", "read_opensim_mot",
                  "OpenSim .mot ground reaction forces", _sniff_mot),
+    AdapterEntry("xdf", (".xdf",), "fusionlab.adapters.xdf", "read_xdf",
+                 "XDF (Lab Streaming Layer / LabRecorder): numeric streams on their own LSL clocks, markers as events",
+                 _sniff_xdf),
+    AdapterEntry("mobilised_mat", (".mat",), "fusionlab.adapters.imu_mobilised", "read_mobilised_mat",
+                 "Mobilise-D data.mat: lower-back IMU per trial with reference walking bouts and contacts",
+                 _sniff_mobilised),
+    AdapterEntry("gaitmap_imu", (".csv",), "fusionlab.adapters.imu_gaitmap", "read_gaitmap_imu",
+                 "gaitmap IMU CSV (two header rows: sensor, axis; acc m/s^2, gyr deg/s; 204.8 Hz default)",
+                 _sniff_gaitmap_imu),
+    AdapterEntry("gaitmap_mocap", (".csv",), "fusionlab.adapters.imu_gaitmap", "read_gaitmap_mocap",
+                 "gaitmap marker CSV (two header rows: marker, x/y/z; mm; 100 Hz default)", _sniff_gaitmap_mocap),
+    AdapterEntry("imu_csv", (".csv", ".tsv", ".txt"), "fusionlab.adapters.imu_csv", "read_imu_csv",
+                 "Generic IMU CSV (time, acc_x.., gyr_x.., mag_x.. with units in brackets; one sensor per file)",
+                 _sniff_imu_csv),
+    AdapterEntry("xsens_mtmanager", (".txt", ".csv", ".tsv"), "fusionlab.adapters.imu_xsens", "read_xsens_mtmanager",
+                 "Xsens MT Manager text export (PacketCounter, Acc_X.., Gyr_X.., Mag_X.., Quat/Mat)", _sniff_xsens),
     AdapterEntry("kistler_bioware", (".txt",), "fusionlab.adapters.forceplate", "read_kistler_bioware",
                  "Kistler BioWare text export (force plates)", _sniff_kistler),
     AdapterEntry("forceplate_csv", (".csv", ".txt", ".tsv"), "fusionlab.adapters.forceplate", "read_forceplate_csv",
@@ -82,9 +134,9 @@ def find_adapter(path: str | os.PathLike[str]) -> AdapterEntry:
     for entry in REGISTRY:
         if suffix in entry.suffixes and entry.sniff(head, text):
             return entry
-    for entry in REGISTRY:
-        if suffix in entry.suffixes and len(entry.suffixes) == 1:
-            return entry  # the suffix is specific: let that reader give the precise error
+    claimants = [entry for entry in REGISTRY if suffix in entry.suffixes]
+    if len(claimants) == 1 and len(claimants[0].suffixes) == 1:
+        return claimants[0]  # the suffix is specific to one reader: let it give the precise error
     supported = "; ".join(f"{e.name} ({', '.join(e.suffixes)}): {e.description}" for e in REGISTRY)
     raise FileFormatError(p, f"unknown or unsupported format (suffix {suffix or 'none'!r}). Supported: {supported}.")
 

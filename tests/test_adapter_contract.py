@@ -23,6 +23,19 @@ CASES = {
     "csv": ("sample", "forceplate/amti_style_plate1.csv", "forceplate_csv"),
     "kistler": ("shared", "formats/kistler_bioware/kistler_DJ_2plates.txt", "kistler_bioware"),
     "c3d-dec-int": ("shared", "c3d_org/sample09_PlugInC3D.c3d", "c3d"),
+    "imu-csv": ("sample", "imu/gaitmap_left_foot_15s.csv", "imu_csv"),
+    "gaitmap-imu": ("shared", "imu/gaitmap/imu_sample.csv", "gaitmap_imu"),
+    "gaitmap-mocap": ("shared", "imu/gaitmap/mocap_sample.csv", "gaitmap_mocap"),
+    "mobilised": ("shared", "imu/mobgap/lab/HA/001/data.mat", "mobilised_mat"),
+    "xsens-walking": ("shared", "formats/xsens_mtmanager/opensense_walking_009-001/MT_012005D6_009-001_00B421E6.txt",
+                      "xsens_mtmanager"),
+    "xsens-drops": ("shared", "formats/xsens_mtmanager/opensim_tests/MT_012005D6-000_sit_to_stand-000_00B421ED.txt",
+                    "xsens_mtmanager"),
+    "xsens-space": ("shared", "formats/xsens_mtmanager/opensim_tests/MT2022_ACC_GYRO_ROT_MAT_SPACE_00B42D4B.txt",
+                    "xsens_mtmanager"),
+    "xdf-minimal": ("shared", "formats/xdf/minimal.xdf", "xdf"),
+    "xdf-empty-streams": ("shared", "formats/xdf/empty_streams.xdf", "xdf"),
+    "xdf-clock-resets": ("shared", "formats/xdf/clock_resets.xdf", "xdf"),
 }
 
 
