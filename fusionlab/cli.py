@@ -44,7 +44,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report = ingest(args.sources, args.output, subject=args.subject or "", session_date=args.session_date or "",
                         overwrite=args.overwrite, prefix=args.prefix, isolate=not args.no_isolate,
-                        timeout_s=args.timeout_s, on_error="skip" if args.skip_bad else "raise", progress=progress)
+                        timeout_s=args.timeout_s, on_error="skip" if args.skip_bad else "raise", progress=progress,
+                        reader_options={"placement": args.placement, "rate_hz": args.rate_hz,
+                                        "subject_height_m": args.subject_height_m, "calibration": args.calibration,
+                                        "camera": args.camera})
     finally:
         bar.close()
     for w in report.warnings:
@@ -219,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "(exit status 1)")
     p.add_argument("--timeout-s", type=float, help="time limit per file (default 120 s + 2 s per MB)")
     p.add_argument("--no-isolate", action="store_true", help="read in this process (faster start, no crash guard)")
+    p.add_argument("--placement", help="IMU placement for formats that do not state it (left_foot, right_foot, "
+                                       "left_shank, ..., lower_back; see docs/imu-formats.md)")
+    p.add_argument("--rate-hz", type=float, help="sampling rate for files that do not state it (Hz)")
+    p.add_argument("--subject-height-m", type=float, help="subject height (m): pixel-to-metre scale of video")
+    p.add_argument("--calibration", help="camera calibration file (Sports2D/Pose2Sim TOML) for video")
+    p.add_argument("--camera", help="camera name for video streams (default cam0)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the session summary")
     p.set_defaults(func=cmd_ingest)
 

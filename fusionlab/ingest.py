@@ -9,6 +9,7 @@ on disk is never half-written.
 
 from __future__ import annotations
 
+import inspect
 import json
 import multiprocessing as mp
 import os
@@ -39,6 +40,16 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def accepted_options(reader: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The options (among ``prefix``, ``placement``, ``rate_hz``, ``subject_height_m``, ...) that a reader accepts.
+
+    The CLI offers one set of options for every format; each reader receives those it declares, and a given option
+    that no reader of the call accepts is reported by `ingest`.
+    """
+    params = inspect.signature(reader).parameters
+    return {k: v for k, v in options.items() if k in params and v is not None}
+
+
 def _child_read(path: str, staging: str, result_file: str, options: dict[str, Any]) -> None:
     """Run in the child process: read one source and write it to a staging session file."""
     import faulthandler
@@ -52,7 +63,8 @@ def _child_read(path: str, staging: str, result_file: str, options: dict[str, An
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             entry = find_adapter(path)
-            session = entry.load()(path, **options)
+            reader = entry.load()
+            session = reader(path, **accepted_options(reader, options))
             save_session(session, staging)
         result["warnings"] = sorted({str(w.message) for w in caught})
         result["adapter"] = entry.name
@@ -102,7 +114,7 @@ def _read_isolated(path: Path, staging: Path, options: dict[str, Any], timeout_s
 def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.PathLike[str], *,
            subject: str = "", session_date: str = "", metadata: dict[str, Any] | None = None,
            overwrite: bool = False, prefix: str | None = None, isolate: bool = True, timeout_s: float | None = None,
-           on_error: Literal["raise", "skip"] = "raise",
+           on_error: Literal["raise", "skip"] = "raise", reader_options: dict[str, Any] | None = None,
            progress: Callable[[str], None] | None = None) -> IngestReport:
     """Add source files (C3D, force-plate exports, ...) to a session file.
 
@@ -125,6 +137,9 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
     on_error
         ``"raise"``: any bad file aborts the whole call and the session is left as it was. ``"skip"``: bad files
         are reported in `IngestReport.skipped` and the others are ingested.
+    reader_options
+        Options for the readers, e.g. ``{"placement": "left_foot", "rate_hz": 100.0, "subject_height_m": 1.75}``;
+        each reader receives the ones it accepts (`accepted_options`).
     progress
         Called with each file name as it is read (the CLI hooks a progress bar here).
 
@@ -142,7 +157,9 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
         raise ValidationError(msg)
     session_path = Path(session_path)
     report = IngestReport(session=str(session_path))
-    options: dict[str, Any] = {} if prefix is None else {"prefix": prefix}
+    options: dict[str, Any] = dict(reader_options or {})
+    if prefix is not None:
+        options["prefix"] = prefix
     staging_dir = Path(tempfile.mkdtemp(prefix=f".{session_path.name}.staging-", dir=session_path.parent
                                         if session_path.parent.exists() else None))
     try:
@@ -161,11 +178,12 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
                     report.warnings.extend(f"{path.name}: {w}" if not w.startswith(path.name) else w
                                            for w in result["warnings"])
                 else:
-                    from fusionlab.adapters import read
+                    from fusionlab.adapters import find_adapter
 
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        save_session(read(path, **options), staging)
+                        reader = find_adapter(path).load()
+                        save_session(reader(path, **accepted_options(reader, options)), staging)
                     report.warnings.extend(str(w.message) for w in caught)
             except FileFormatError as e:
                 if on_error == "skip":
@@ -177,9 +195,12 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
         if not staged and not (subject or session_date or metadata):
             return report
         with transaction(session_path, create=True) as f:
+            first_clocks: list[str] = []
             for staging in staged:
-                report.streams.extend(merge_file_into(f, staging, overwrite=overwrite))
-            _ensure_reference_clock(f)
+                names = merge_file_into(f, staging, overwrite=overwrite)
+                report.streams.extend(names)
+                first_clocks.extend(str(f["streams"][n].attrs["clock"]) for n in names)
+            _ensure_reference_clock(f, first_clocks)
             from fusionlab.persist import write_session_into
 
             write_session_into(f, Session(subject=subject, session_date=session_date, metadata=metadata or {}))
@@ -188,29 +209,26 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
     return report
 
 
-def _ensure_reference_clock(f: Any) -> None:
-    """Make the first ingested clock the session clock when the session has none yet.
+def _ensure_reference_clock(f: Any, clocks_in_order: list[str]) -> None:
+    """Make the first clock ingested the session clock when the session has none yet.
 
-    The session clock is the clock of the first source ingested (offset 0, exactly). Later sources keep
-    ``method="unsynchronised"`` (offset 0 assumed, infinite uncertainty) until ``fusionlab sync`` estimates them.
+    The session clock is the clock of the first stream of the first source ingested (offset 0, exactly). Later
+    sources keep ``method="unsynchronised"`` (offset 0 assumed, infinite uncertainty) until ``fusionlab sync``
+    estimates them. When the first clock is already mapped to its recording system's clock (LSL: method ``"lsl"``,
+    mapped to the LSL host clock), that host clock becomes the session clock: an entry ``lsl_host`` with method
+    ``reference`` and no streams, so every LSL stream keeps its mapping.
     """
     clocks = f["clocks"]
     if any(str(clocks[c].attrs["method"]) == "reference" for c in clocks):
         return
-    order = sorted(f["sources"], key=lambda k: str(f["sources"][k].attrs["ingested_at"]))
-    first_clock = None
-    for k in order:
-        name = f["sources"][k].attrs["path"]
-        for s in f["streams"]:
-            meta = json.loads(f["streams"][s].attrs["meta"])
-            if meta.get("source") == name:
-                first_clock = str(f["streams"][s].attrs["clock"])
-                break
-        if first_clock:
-            break
-    if first_clock is None and len(clocks):
-        first_clock = sorted(clocks)[0]
+    first_clock = next((c for c in clocks_in_order if c in clocks), None)
     if first_clock is None:
+        return
+    if str(clocks[first_clock].attrs["method"]) == "lsl":
+        g = clocks.create_group("lsl_host")
+        g.attrs["offset_s"], g.attrs["offset_sd_s"], g.attrs["drift_ppm"], g.attrs["drift_sd_ppm"] = 0.0, 0.0, 0.0, 0.0
+        g.attrs["method"], g.attrs["reference"] = "reference", "session"
+        g.attrs["quality"] = "the LSL host clock of the first recording ingested defines the session clock"
         return
     a = clocks[first_clock].attrs
     a["offset_s"], a["offset_sd_s"], a["drift_ppm"], a["drift_sd_ppm"] = 0.0, 0.0, 0.0, 0.0

@@ -389,7 +389,7 @@ def write_session_into(f: h5py.File, session: Session, *, overwrite: bool = Fals
         write_stream(f["streams"], stream)
     detectors = {e.detector for e in session.events}
     for det in detectors:
-        add_events(f, [e for e in session.events if e.detector == det], replace_detector=det)
+        add_events(f, [e for e in session.events if e.detector == det], replace_detector=det if overwrite else None)
     for info in session.sources:
         _add_source(f, info)
     return [s.name for s in session.streams]
@@ -441,8 +441,8 @@ def merge_file_into(f: h5py.File, staging: str | os.PathLike[str], *, overwrite:
                 src.copy(src["clocks"][c], f["clocks"], name=c)
         for source in src["events"]:
             events = _read_events_group(src["events"][source], source)
-            for det in {e.detector for e in events}:
-                add_events(f, [e for e in events if e.detector == det], replace_detector=det)
+            for det in {e.detector for e in events}:  # re-ingesting (overwrite) replaces, never duplicates
+                add_events(f, [e for e in events if e.detector == det], replace_detector=det if overwrite else None)
         for k in src["sources"]:
             if k in f["sources"]:
                 del f["sources"][k]

@@ -125,3 +125,25 @@ def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
         assert s.subject.startswith("DEMO-")
         assert any(n.endswith(".forceplate1") for n in s.stream_names)
         assert len(s.events(source="annotation")) > 0
+
+
+def test_reader_options_and_first_file_defines_session_clock(tmp_path: Path) -> None:
+    """--placement reaches the IMU reader; the first file of the call (not the alphabetically first) is the
+    session clock."""
+    imu_csv = tmp_path / "imu.csv"
+    lines = (SAMPLE_DATA / "imu" / "gaitmap_left_foot_15s.csv").read_text().splitlines()
+    imu_csv.write_text("\n".join(x for x in lines if not x.lower().startswith("# placement")) + "\n")
+    session = tmp_path / "s.h5"
+    r = _cli("ingest", str(imu_csv), str(SAMPLE_DATA / "qualisys_walking.c3d"), "-o", str(session))
+    assert r.returncode == 1 and "placement" in r.stderr and "left_foot" in r.stderr
+    assert not session.exists()
+    r = _cli("ingest", str(imu_csv), str(SAMPLE_DATA / "qualisys_walking.c3d"), "-o", str(session),
+             "--placement", "right_shank")
+    assert r.returncode == 0, r.stderr
+    with open_session(session) as s:
+        imu = s.find_streams(modality="imu")
+        assert imu and s.stream_info(imu[0])["frame"] == "sensor:right_shank"
+        clocks = s.clocks()
+        assert clocks[s.stream_info(imu[0])["clock"]].method == "reference"
+        markers = s.find_streams(modality="markers")[0]
+        assert clocks[s.stream_info(markers)["clock"]].method == "unsynchronised"

@@ -138,10 +138,18 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
         prior_map[clock] = (mu, sd)
     trig = [_trigger_channel(streams, t) for t in triggers]
     ref_trig = [(t, y) for c, t, y in trig if c == ref_clock]
-    ref_signals = signals_of(by_clock.get(ref_clock, []))
+    # anchors: the reference clock, and clocks that their recording system already maps to it (LSL streams when
+    # the session clock is the LSL host clock); their signals are used on the session clock
+    anchors = {ref_clock} | ({c for c, e in clocks.items() if e.method == "lsl"} if ref_clock == "lsl_host" else set())
+    ref_signals = []
+    for c in sorted(anchors):
+        for sig in signals_of(by_clock.get(c, [])):
+            entry = clocks.get(c)
+            t = sig.t if entry is None or c == ref_clock else entry.offset_s + sig.t * (1 + entry.drift_ppm * 1e-6)
+            ref_signals.append(sig._replace(t=t))
     report = SyncReport(reference_clock=ref_clock)
     for clock in sorted(by_clock):
-        if clock == ref_clock:
+        if clock in anchors:
             continue
         result, reasons = _sync_one(clock, ref_clock, by_clock[clock], ref_signals, ref_trig,
                                     [(t, y) for c, t, y in trig if c == clock], events)
