@@ -138,12 +138,14 @@ class SyncCrossCorrelation(BaseSynchronizer):
         # overlaps the other is penalised, so a one-stride shift of a short trial does not rival the true lag
         r = np.where(usable, corr / min(vr.sum(), vt.sum()), -np.inf)
         i = int(np.argmax(r))
-        peak, coarse_lag = float(r[i]), float(lags[i])
+        score, coarse_lag = float(r[i]), float(lags[i])
+        # mean product of the z-scored signals over the overlap (close to, but not bounded by, Pearson's r)
+        peak = float(corr[i] / max(overlap[i], 1.0))
         away = usable & (np.abs(lags - coarse_lag) > self.exclusion_s)
         j = int(np.argmax(np.where(away, r, -np.inf))) if np.any(away) else -1
         second = float(r[j]) if j >= 0 else 0.0
-        ratio = peak / second if second > 0 else math.inf
-        evidence.update(coarse_lag_s=coarse_lag, peak_corr=peak, second_corr=second,
+        ratio = score / second if second > 0 else math.inf
+        evidence.update(coarse_lag_s=coarse_lag, peak_corr=peak, peak_score=score, second_score=second,
                         second_lag_s=float(lags[j]) if j >= 0 else None, peak_ratio=ratio)
         if peak < self.min_peak_corr:
             raise SyncRefused(f"no clear correlation peak between {target.source} and {reference.source}: best r = "
@@ -151,8 +153,8 @@ class SyncCrossCorrelation(BaseSynchronizer):
                               "the signals may not show the same movement; use a trigger channel (--trigger) or "
                               "matched events.")
         if ratio < self.min_peak_ratio:
-            raise SyncRefused(f"several correlation peaks between {target.source} and {reference.source}: r = "
-                              f"{peak:.2f} at {coarse_lag:+.3f} s and r = {second:.2f} at {lags[j]:+.3f} s "
+            raise SyncRefused(f"several correlation peaks between {target.source} and {reference.source}: score "
+                              f"{score:.2f} at {coarse_lag:+.3f} s and {second:.2f} at {lags[j]:+.3f} s "
                               f"(ratio {ratio:.2f} < {self.min_peak_ratio}); the lag is ambiguous (periodic gait).",
                               "record a distinct movement (a stamp or jump) at the start, or use a trigger channel.")
         # 2. refinement in windows of the target recording
