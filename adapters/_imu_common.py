@@ -1,4 +1,4 @@
-"""Helpers shared by the IMU readers: placements, unit detection, regular time grids, stream building.
+"""Helpers shared by the IMU readers: placements, unit detection, stream building.
 
 Unit detection
     `check_imu_units` looks at the numbers, not at the header. It finds resting segments (windows of at least 0.5 s
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,8 +34,6 @@ __all__ = [
     "check_imu_units",
     "check_placement",
     "check_policy",
-    "column_decimals",
-    "regular_grid",
 ]
 
 Policy = Literal["raise", "warn", "ignore"]
@@ -81,51 +79,6 @@ def check_placement(placement: str | None, *, path: Path | None = None, required
         msg = f"Invalid value for 'placement'{where}. Allowed values are {allowed}, but got {placement!r} instead."
         raise ValidationError(msg)
     return value
-
-
-# ================================================================================================ regular grids
-def regular_grid(t: NDArray[np.float64], *, declared_hz: float | None = None,
-                 quantum_s: float | None = None) -> tuple[float | None, float, float]:
-    """Decide whether times lie on a regular grid ``start + i / rate``.
-
-    Parameters
-    ----------
-    t
-        ``(n,)`` strictly increasing times, s.
-    declared_hz
-        A rate stated by the file or the caller; when given only this rate is tried.
-    quantum_s
-        Resolution the times were written with (``10**-decimals`` s), or None.
-
-    Returns
-    -------
-    rate_hz, start_s, max_residual_s
-        ``rate_hz`` is None when no rate fits within ``max(1e-6 period, quantum / 2)``.
-    """
-    n = t.size
-    if n < 2:
-        return declared_hz, float(t[0]) if n else 0.0, 0.0
-    est = (n - 1) / float(t[-1] - t[0])
-    candidates = [declared_hz] if declared_hz else list(dict.fromkeys([*(round(est, d) for d in range(4)), est]))
-    idx = np.arange(n, dtype=np.float64)
-    tiny = 64 * np.finfo(np.float64).eps * max(1.0, float(np.max(np.abs(t))))
-    best = math.inf
-    for rate in candidates:
-        if not rate or rate <= 0:
-            continue
-        period = 1.0 / rate
-        tol = 1e-6 * period
-        if quantum_s is not None and quantum_s < period:
-            tol = max(tol, quantum_s / 2.0)
-        tol += tiny
-        resid = t - (t[0] + idx * period)
-        shift = 0.5 * (float(resid.max()) + float(resid.min()))
-        worst = float(np.max(np.abs(resid - shift)))
-        if worst <= tol:
-            start = float(t[0]) if abs(shift) <= tiny else float(t[0] + shift)
-            return float(rate), start, worst
-        best = min(best, worst)
-    return None, float(t[0]), best
 
 
 # ================================================================================================ unit detection
@@ -379,13 +332,3 @@ def build_imu_stream(name: str, channels: Mapping[str, NDArray[np.floating]], or
                   frame=f"sensor:{placement}", rate_hz=rate_hz if time_s is None else None, start_s=start_s,
                   time_s=time_s, clock=clock, meta=dict(meta), storage_dtype=storage_dtype)
 
-
-def column_decimals(cells: Sequence[str]) -> int | None:
-    """Largest number of decimals written in ``cells``; None when a value uses exponent notation."""
-    most = 0
-    for c in cells:
-        if "e" in c or "E" in c:
-            return None
-        if "." in c:
-            most = max(most, len(c) - c.index(".") - 1)
-    return most

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import os
 import re
 import warnings
@@ -39,10 +38,26 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import (
+    base_meta,
+    check_path,
+    check_rate_hz,
+    file_identity,
+    unsynchronised_session,
+    warn_ignored_columns,
+)
+from fusionlab.adapters._tables import (
+    GRID_REL_TOL,
+    collect_rows,
+    drop_trailing_delimiters,
+    fit_time_column,
+    read_text_lines,
+    split_cells,
+    time_unit_factor,
+    to_float_array,
+)
 from fusionlab.exceptions import FileFormatError, FusionlabWarning, UnitError, ValidationError
-from fusionlab.model import ClockEntry, Session, Stream
+from fusionlab.model import Session, Stream
 from fusionlab.units import to_si
 
 __all__ = [
@@ -63,175 +78,10 @@ _AXIS = {"x": 0, "y": 1, "z": 2}
 _CHANNEL_ORDER = ("force", "moment", "cop", "free_moment")
 _SI_UNIT = {"force": "N", "moment": "N·m", "cop": "m", "free_moment": "N·m"}
 _DEFAULT_COP_MIN_FORCE_N = 20.0
-_REL_TOL = 1e-6  # regular-grid tolerance relative to the sample period
+_BINARY_HINT = "check that you picked the text (.txt/.csv/.mot) export and not a binary or compressed file"
 
 
 # ================================================================================================ shared helpers
-def _read_lines(p: Path) -> list[str]:
-    """Return the lines of a text file; binary or undecodable content raises `FileFormatError`."""
-    raw = p.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise FileFormatError(p, "the file contains NUL bytes, so it is binary, not a text export; check that "
-                                 "you picked the text (.txt/.csv/.mot) export and not a binary or compressed file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")  # BioWare and AMTI software run on Windows
-    lines = text.splitlines()
-    if not any(line.strip() for line in lines):
-        raise FileFormatError(p, "the file holds only blank lines; re-export the data")
-    return lines
-
-
-def _split(line: str, delimiter: str | None) -> list[str]:
-    """Split a row and strip its cells; trailing empty cells (trailing delimiters) are dropped."""
-    cells = line.split(delimiter) if delimiter is not None else line.split()
-    cells = [c.strip() for c in cells]
-    while cells and cells[-1] == "":
-        cells.pop()
-    return cells
-
-
-def _decimals(cells: Sequence[str]) -> int | None:
-    """Largest number of decimals written in ``cells``; None when a value uses exponent notation."""
-    most = 0
-    for c in cells:
-        if "e" in c or "E" in c:
-            return None
-        if "." in c:
-            most = max(most, len(c) - c.index(".") - 1)
-    return most
-
-
-def _to_float_array(p: Path, rows: list[list[str]], line_numbers: list[int], names: Sequence[str],
-                    *, allow_empty: bool, what: str) -> tuple[NDArray[np.float64], int]:
-    """Convert rows of cells to a float array; any non-numeric or infinite cell raises with its location.
-
-    Returns the array and the number of empty cells read as NaN (0 unless ``allow_empty``).
-    """
-    n_empty = 0
-    if allow_empty:
-        for row in rows:
-            for j, cell in enumerate(row):
-                if cell == "":
-                    row[j] = "nan"
-                    n_empty += 1
-    try:
-        arr = np.array(rows, dtype=np.float64) if rows else np.empty((0, len(names)))
-    except ValueError:
-        for row, ln in zip(rows, line_numbers, strict=True):
-            for j, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    shown = cell if cell else "(empty)"
-                    raise FileFormatError(p, f"line {ln}: every data value must be a number; found {shown!r} in "
-                                             f"column {names[j]!r}. {what}") from None
-        raise  # pragma: no cover - np.array and float() disagree
-    bad = ~np.isfinite(arr) & ~np.isnan(arr)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise FileFormatError(p, f"line {line_numbers[i]}: value {rows[i][j]!r} in column {names[j]!r} is infinite; "
-                                 f"force-plate values must be finite numbers (NaN for gaps). {what}")
-    return arr, n_empty
-
-
-def _collect_rows(p: Path, lines: list[str], start: int, n_cols: int, delimiter: str | None, names: Sequence[str],
-                  header_line: int, *, comment_prefixes: tuple[str, ...] = (),
-                  quotes: bool = False) -> tuple[list[list[str]], list[int]]:
-    """Split the data rows of ``lines[start:]``; a row whose cell count differs from the header raises.
-
-    With ``quotes``, double quotes around cells (spreadsheet CSV) are removed.
-    """
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    for i in range(start, len(lines)):
-        line = lines[i]
-        if not line.strip() or (comment_prefixes and line.lstrip().startswith(comment_prefixes)):
-            continue
-        cells = [c.strip() for c in (line.split(delimiter) if delimiter is not None else line.split())]
-        if quotes:
-            cells = [c.strip('"').strip() for c in cells]
-        if len(cells) > n_cols and not any(cells[n_cols:]):
-            del cells[n_cols:]  # trailing delimiters (OpenSim writes trailing tabs)
-        if len(cells) != n_cols:
-            raise FileFormatError(p, f"line {i + 1} has {len(cells)} values but the column-name row (line "
-                                     f"{header_line + 1}) names {n_cols} columns; the file is truncated or was edited "
-                                     "by hand. Re-export it, or delete the incomplete row")
-        rows.append(cells)
-        numbers.append(i + 1)
-    if not rows:
-        raise FileFormatError(p, f"no data rows after the column-name row (line {header_line + 1}); the export is "
-                                 "empty or was cut after its header. Re-export the data")
-    return rows, numbers
-
-
-def _regular_rate(t: NDArray[np.float64], quantum_s: float | None,
-                  declared_hz: float | None = None) -> tuple[float | None, float, float]:
-    """Decide whether times lie on a regular grid.
-
-    Parameters
-    ----------
-    t
-        ``(n,)`` strictly increasing times (s).
-    quantum_s
-        Resolution the times were written with (``10**-decimals``), or None when unknown.
-    declared_hz
-        A rate stated elsewhere in the file (or by the caller); when given only this rate is tried.
-
-    Returns
-    -------
-    rate_hz, start_s, max_residual_s
-        ``rate_hz`` is None when no rate fits. The grid is ``start_s + i / rate_hz``; ``max_residual_s`` is the
-        largest distance of a time from the grid, for the rate returned (or the best candidate).
-
-    Notes
-    -----
-    A rate fits when every time lies within ``max(1e-6 / rate, quantum_s / 2)`` (plus float rounding) of the grid:
-    exact to 1e-6 of a period, or exact up to the rounding of the times as written. Candidates are the rate
-    estimated from the first and last times, rounded to 0, 1, 2 and 3 decimals, then unrounded.
-    """
-    n = t.size
-    if n < 2:
-        return declared_hz, float(t[0]) if n else 0.0, 0.0
-    est = (n - 1) / float(t[-1] - t[0])
-    candidates = [declared_hz] if declared_hz else list(dict.fromkeys([*(round(est, d) for d in range(4)), est]))
-    idx = np.arange(n, dtype=np.float64)
-    tiny = 64 * np.finfo(np.float64).eps * max(1.0, float(np.max(np.abs(t))))
-    best = math.inf
-    for rate in candidates:
-        if rate is None or not rate > 0:
-            continue
-        period = 1.0 / rate
-        tol = _REL_TOL * period
-        if quantum_s is not None and quantum_s < period:
-            tol = max(tol, quantum_s / 2.0)
-        tol += tiny
-        resid = t - (t[0] + idx * period)
-        worst = float(np.max(np.abs(resid)))
-        if worst <= tol:
-            return float(rate), float(t[0]), worst
-        shift = 0.5 * (float(resid.max()) + float(resid.min()))  # grid start that minimises the largest residual
-        worst_shifted = float(np.max(np.abs(resid - shift)))
-        if worst_shifted <= tol:
-            return float(rate), float(t[0] + shift), worst_shifted
-        best = min(best, worst_shifted)
-    return None, float(t[0]), best
-
-
-def _check_increasing(p: Path, t: NDArray[np.float64], line_numbers: list[int], name: str) -> None:
-    if np.isnan(t).any():
-        i = int(np.flatnonzero(np.isnan(t))[0])
-        raise FileFormatError(p, f"line {line_numbers[i]}: the time column {name!r} is empty or NaN; every row needs "
-                                 "a time. Re-export the data or delete the row")
-    steps = np.diff(t)
-    if steps.size and not np.all(steps > 0):
-        i = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise FileFormatError(p, f"time must increase from row to row; line {line_numbers[i]} has time "
-                                 f"{t[i]:.6g} s after {t[i - 1]:.6g} s ({int(np.sum(steps <= 0))} such rows). Remove "
-                                 "duplicated or reordered rows")
-
-
 def _force_sign(vertical: NDArray[np.float64], *, plate_frame: bool, threshold_n: float) -> str:
     """Which sign convention the vertical force follows, judged from the loaded samples."""
     loaded = vertical[np.abs(vertical) > threshold_n]
@@ -312,18 +162,6 @@ def _convert(p: Path, quantity: str, unit: str, column: str) -> float:
     return conv.factor
 
 
-def _time_factor(p: Path, unit: str, column: str) -> float:
-    """Factor turning the time column's ``unit`` into s; other units raise."""
-    try:
-        conv = to_si(unit)
-    except UnitError:
-        conv = None
-    if conv is None or conv.si_unit != "s":
-        raise FileFormatError(p, f"the time column {column!r} has unit {unit!r}, which is not a time unit; use s, ms "
-                                 "or us")
-    return conv.factor
-
-
 def _unit_label(units: Sequence[str]) -> str:
     unique = list(dict.fromkeys(u for u in units if u))
     return "/".join(unique) if unique else ""
@@ -380,14 +218,6 @@ def _make_stream(name: str, plate: _Plate, data: dict[str, NDArray[np.float64]],
                   meta=meta, storage_dtype="float64")
 
 
-def _session(p: Path, adapter: str, sha: str, streams: list[Stream], options: dict[str, Any],
-             metadata: dict[str, Any], quality: str) -> Session:
-    clock_id = f"{adapter}:{p.stem}:{sha[:8]}"
-    info = source_info(p, adapter, __version__, options, metadata, sha256=sha)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised", quality=quality)
-    return Session(streams=tuple(streams), clocks={clock_id: clock}, sources=(info,))
-
-
 def _parse_date(text: str) -> str:
     """ISO date-time from a BioWare style ``"Oct 22, 2014  12:05:31"``; empty when it does not parse."""
     clean = re.sub(r"\s+", " ", text.strip())
@@ -400,28 +230,20 @@ def _parse_date(text: str) -> str:
     return ""
 
 
-def _time_info(p: Path, t: NDArray[np.float64], cells: Sequence[str], line_numbers: list[int], name: str,
+def _time_info(p: Path, t: NDArray[np.float64], cells: Sequence[str], line_numbers: Sequence[int], name: str,
                declared_hz: float | None, declared_what: str, *, unit_factor: float = 1.0,
                ) -> tuple[float | None, float, NDArray[np.float64] | None, dict[str, Any]]:
     """Rate, start and explicit times (irregular only) from a time column, checked against a declared rate.
 
     ``t`` is in s; ``cells`` are the time values as written, in a unit that is ``unit_factor`` s.
     """
-    _check_increasing(p, t, line_numbers, name)
-    decimals = _decimals(cells)
-    quantum = None if decimals is None else unit_factor * 10.0 ** -decimals
-    info: dict[str, Any] = {"time_decimals": decimals}
+    grid = fit_time_column(p, t, cells, line_numbers, name, declared_hz=declared_hz, declared_what=declared_what,
+                           unit_factor=unit_factor)
+    rate, start, resid = grid.rate_hz, grid.start_s, grid.max_residual_s
+    info: dict[str, Any] = {"time_decimals": grid.decimals}
     if declared_hz is not None:
-        rate, start, resid = _regular_rate(t, quantum, declared_hz)
-        if rate is None:
-            est = (t.size - 1) / float(t[-1] - t[0])
-            raise FileFormatError(p, f"{declared_what} gives {declared_hz:g} Hz but the time column {name!r} does "
-                                     f"not fit that rate (about {est:.6g} Hz, up to {resid:.3g} s off the "
-                                     f"{declared_hz:g} Hz grid). Correct the stated rate, or remove it so the time "
-                                     "column is used")
         info.update(rate_source=declared_what, time_max_residual_s=resid)
         return rate, start, None, info
-    rate, start, resid = _regular_rate(t, quantum)
     if rate is None:
         steps = np.diff(t)
         info.update(rate_source="irregular time column", time_step_min_s=float(steps.min()) if steps.size else None,
@@ -430,7 +252,7 @@ def _time_info(p: Path, t: NDArray[np.float64], cells: Sequence[str], line_numbe
                     info["time_step_min_s"], info["time_step_max_s"])
         return None, float(t[0]), t.copy(), info
     info.update(rate_source="time column", time_max_residual_s=resid,
-                times_rounded=bool(quantum is not None and resid > _REL_TOL / rate))
+                times_rounded=bool(grid.quantum_s is not None and resid > GRID_REL_TOL / rate))
     return rate, start, None, info
 
 
@@ -591,14 +413,14 @@ def read_opensim_mot(path: str | os.PathLike[str], *, prefix: str | None = None,
     """
     p = check_path(path)
     options: dict[str, Any] = {"prefix": prefix, "cop_min_force_n": cop_min_force_n}
-    lines = _read_lines(p)
+    lines = read_text_lines(p, binary_hint=_BINARY_HINT)
     header = _parse_mot_header(lines, p)
     col_line = next((i for i in range(header.end_line + 1, len(lines)) if lines[i].strip()), None)
     if col_line is None:
         raise FileFormatError(p, "nothing after 'endheader': a .mot file needs a column-name row (time, ...) and "
                                  "data rows. Re-export the file")
     delimiter = "\t" if "\t" in lines[col_line] else None
-    names = _split(lines[col_line].strip(), delimiter)
+    names = split_cells(lines[col_line].strip(), delimiter, drop_trailing_empty=True)
     if not names or names[0].lower() != "time":
         raise FileFormatError(p, f"line {col_line + 1}: the first column after 'endheader' must be 'time', found "
                                  f"{names[0] if names else '(nothing)'!r}; this is not an OpenSim .mot/.sto table")
@@ -619,13 +441,13 @@ def read_opensim_mot(path: str | os.PathLike[str], *, prefix: str | None = None,
             cols = [names[c] for q in plate.columns.values() for c in q.values()]
             raise FileFormatError(p, f"force group {plate.label!r} has position or torque columns "
                                      f"({', '.join(cols)}) but no force (v*) columns; export the force columns too")
-    rows, numbers = _collect_rows(p, lines, col_line + 1, len(names), delimiter, names, col_line)
+    rows, numbers = collect_rows(p, lines, col_line + 1, len(names), delimiter, col_line)
     if header.n_rows is not None and header.n_rows != len(rows):
         raise FileFormatError(p, f"the header declares {header.n_rows} rows (nRows/datarows) but the file holds "
                                  f"{len(rows)}; the file is truncated or was edited. Re-export it, or correct the "
                                  "header")
-    values, _ = _to_float_array(p, rows, numbers, names, allow_empty=False,
-                                what="Re-export the file from OpenSim; .mot files hold numbers only")
+    values, _ = to_float_array(p, rows, numbers, names, allow_empty=False,
+                               fix="Re-export the file from OpenSim; .mot files hold numbers only")
     t = values[:, 0]
     rate, start, time_s, tinfo = _time_info(p, t, [r[0] for r in rows], numbers, names[0], None, "")
     if header.range_s is not None:
@@ -634,13 +456,8 @@ def read_opensim_mot(path: str | os.PathLike[str], *, prefix: str | None = None,
             raise FileFormatError(p, f"the header range {header.range_s[0]:g}-{header.range_s[1]:g} s does not "
                                      f"match the time column ({t[0]:g}-{t[-1]:g} s); the file is truncated or was "
                                      "edited. Re-export it")
-    if ignored:
-        warnings.warn(f"{p.name}: {len(ignored)} column(s) are not ground-reaction columns and were not read: "
-                      f"{', '.join(ignored)}. They are listed in the source metadata ('ignored_columns'); export the "
-                      "forces to their own file to silence this warning.", FusionlabWarning, stacklevel=2)
-    sha = file_sha256(p)
-    clock_id = f"opensim_mot:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    warn_ignored_columns(p, ignored, "ground-reaction columns", fix="export the forces to their own file")
+    sha, clock_id, prefix = file_identity(p, "opensim_mot", prefix)
     streams = []
     plate_meta = []
     for plate in plates:
@@ -652,8 +469,8 @@ def read_opensim_mot(path: str | os.PathLike[str], *, prefix: str | None = None,
         unloaded = np.abs(vertical) <= _DEFAULT_COP_MIN_FORCE_N
         for q in data:
             plate.units[q] = {a: {"force": "N", "cop": "m", "moment": "N·m"}[q] for a in plate.columns[q]}
-        meta = {"source": p.name, "sha256": sha, "adapter": "opensim_mot", "adapter_version": __version__,
-                "options": options, "plate": plate.number, "opensim_group": plate.label, "side": _mot_side(plate.label),
+        meta = {**base_meta(p, "opensim_mot", sha, options), "plate": plate.number, "opensim_group": plate.label,
+                "side": _mot_side(plate.label),
                 "columns": {q: [names[plate.columns[q][a]] for a in sorted(plate.columns[q])] for q in plate.columns},
                 "lab_axes": {"x": "forward (walking direction)", "y": "up", "z": "right"}, "lab_up_axis": "y",
                 "force_sign": _force_sign(vertical, plate_frame=False, threshold_n=_DEFAULT_COP_MIN_FORCE_N),
@@ -668,7 +485,7 @@ def read_opensim_mot(path: str | os.PathLike[str], *, prefix: str | None = None,
     metadata = {"format": "OpenSim .mot", "header_style": header.style, "name": header.name,
                 "header": dict(header.fields), "in_degrees": header.in_degrees, "n_rows": len(rows),
                 "rate_hz": rate, "start_s": start, "plates": plate_meta, "ignored_columns": ignored, **tinfo}
-    return _session(p, "opensim_mot", sha, streams, options, metadata, "OpenSim .mot time column")
+    return unsynchronised_session(p, "opensim_mot", sha, streams, options, metadata, "OpenSim .mot time column")
 
 
 # ================================================================================================ Kistler BioWare
@@ -725,19 +542,14 @@ def _parse_kistler_header(lines: Sequence[str], p: Path) -> KistlerHeader:
         if line.strip().lower() == "file information":
             in_info = True
             continue
-        cells = line.rstrip("\r\n").split("\t")
-        key = cells[0].strip()
+        cells = split_cells(line.rstrip("\r\n"), "\t", drop_trailing_empty=True)
+        key = cells[0]
         if in_info or not key.endswith(":"):
-            info[key.rstrip(":")] = "\t".join(c.strip() for c in cells[1:]).strip()
+            info[key.rstrip(":")] = "\t".join(cells[1:]).strip()
         else:
-            vals = [c.strip() for c in cells[1:]]
-            while vals and vals[-1] == "":
-                vals.pop()
-            per_column[key.rstrip(":").strip()] = vals
-    columns = tuple(_split(lines[col].rstrip("\r\n"), "\t"))
-    units = [c.strip() for c in lines[col + 1].rstrip("\r\n").split("\t")]
-    if len(units) > len(columns) and all(u == "" for u in units[len(columns):]):
-        units = units[:len(columns)]
+            per_column[key.rstrip(":").strip()] = cells[1:]
+    columns = tuple(split_cells(lines[col].rstrip("\r\n"), "\t", drop_trailing_empty=True))
+    units = drop_trailing_delimiters(split_cells(lines[col + 1].rstrip("\r\n"), "\t"), len(columns))
     if len(units) != len(columns) or any(_is_number(u) for u in units if u):
         raise FileFormatError(p, f"line {col + 2} should be the units row (one unit per column: '', N, N, N ...) "
                                  f"under the {len(columns)} column names of line {col + 1}, but it reads "
@@ -838,13 +650,13 @@ def read_kistler_bioware(path: str | os.PathLike[str], *, prefix: str | None = N
     """
     p = check_path(path)
     options: dict[str, Any] = {"prefix": prefix, "cop_min_force_n": cop_min_force_n}
-    lines = _read_lines(p)
+    lines = read_text_lines(p, binary_hint=_BINARY_HINT)
     header = _parse_kistler_header(lines, p)
     names = header.columns
     plates, ignored = _kistler_plates(p, header)
-    rows, numbers = _collect_rows(p, lines, header.column_line + 2, len(names), "\t", names, header.column_line)
-    values, _ = _to_float_array(p, rows, numbers, names, allow_empty=False,
-                                what="Re-export the trial as text from BioWare")
+    rows, numbers = collect_rows(p, lines, header.column_line + 2, len(names), "\t", header.column_line)
+    values, _ = to_float_array(p, rows, numbers, names, allow_empty=False,
+                               fix="Re-export the trial as text from BioWare")
 
     def per_plate(key: str, plate: _Plate) -> str | None:
         vals = header.per_column.get(key, [])
@@ -868,21 +680,15 @@ def read_kistler_bioware(path: str | os.PathLike[str], *, prefix: str | None = N
         raise FileFormatError(p, f"the header says 'Samples (#)' {', '.join(sorted(samples))} but the file holds "
                                  f"{len(rows)} data rows; the file is truncated or was edited. Re-export it")
     time_name = names[0]
-    t_factor = _time_factor(p, header.units[0] or _unit_in_name(time_name) or "s", time_name)
+    t_factor = time_unit_factor(p, header.units[0] or _unit_in_name(time_name) or "s", time_name)
     t = values[:, 0] * t_factor
     if declared is None and t.size < 2:
         raise FileFormatError(p, "no rate: the header has no 'Rate (Hz)' line and one data row cannot give a rate. "
                                  "Re-export with the header")
     rate, start, time_s, tinfo = _time_info(p, t, [r[0] for r in rows], numbers, time_name, declared,
                                             "the header line 'Rate (Hz)'", unit_factor=t_factor)
-    if ignored:
-        warnings.warn(f"{p.name}: {len(ignored)} column(s) are not force-plate channels fusionlab knows (Fx, Fy, "
-                      f"Fz, Mx, My, Mz, Ax, Ay, Tz) and were not read: {', '.join(ignored)}. They are listed in the "
-                      "source metadata ('ignored_columns'); leave them out of the export to silence this warning.",
-                      FusionlabWarning, stacklevel=2)
-    sha = file_sha256(p)
-    clock_id = f"kistler_bioware:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    warn_ignored_columns(p, ignored, "force-plate channels fusionlab knows (Fx, Fy, Fz, Mx, My, Mz, Ax, Ay, Tz)")
+    sha, clock_id, prefix = file_identity(p, "kistler_bioware", prefix)
     streams = []
     plate_meta = []
     for plate in plates:
@@ -896,8 +702,7 @@ def read_kistler_bioware(path: str | os.PathLike[str], *, prefix: str | None = N
             sign = _force_sign(data["force"][:, 2], plate_frame=True, threshold_n=_DEFAULT_COP_MIN_FORCE_N)
             if "cop" in data:
                 n_masked = _mask_cop(data["cop"], data["force"][:, 2], cop_min_force_n)
-        meta = {"source": p.name, "sha256": sha, "adapter": "kistler_bioware", "adapter_version": __version__,
-                "options": options, "plate": plate.number, "device": plate.meta["device"],
+        meta = {**base_meta(p, "kistler_bioware", sha, options), "plate": plate.number, "device": plate.meta["device"],
                 "columns": {q: [names[plate.columns[q][a]] for a in sorted(plate.columns[q])] for q in plate.columns},
                 "contact_period_start_idx": _safe_int(per_plate("Contact period start (sample #)", plate)),
                 "contact_period_end_idx": _safe_int(per_plate("Contact period end (sample #)", plate)),
@@ -917,7 +722,8 @@ def read_kistler_bioware(path: str | os.PathLike[str], *, prefix: str | None = N
                 "info": dict(header.info), "header": {k: v for k, v in header.per_column.items()},
                 "n_rows": len(rows), "rate_hz": rate, "start_s": start, "plates": plate_meta,
                 "ignored_columns": ignored, **tinfo}
-    return _session(p, "kistler_bioware", sha, streams, options, metadata, "BioWare export time column")
+    return unsynchronised_session(p, "kistler_bioware", sha, streams, options, metadata,
+                                  "BioWare export time column")
 
 
 def _safe_int(text: str | None) -> int | None:
@@ -1007,7 +813,7 @@ def _find_csv_header(line: str) -> tuple[str, list[str]] | None:
     for delim in ("\t", ",", ";"):
         if delim not in line:
             continue
-        cells = [c.strip('"').strip() for c in _split(line, delim)]
+        cells = split_cells(line, delim, quotes=True, drop_trailing_empty=True)
         keys = {c[0] for c in (_csv_column(cell) for cell in cells) if c is not None}
         if {"fx", "fy", "fz"} <= keys:
             return delim, cells
@@ -1044,13 +850,13 @@ def _parse_csv_header(lines: Sequence[str], p: Path) -> CsvHeader:
         while data_line < len(lines) and not lines[data_line].strip():
             data_line += 1
         if data_line < len(lines):
-            under = [c.strip('"').strip() for c in _split(lines[data_line], delim)]
+            under = split_cells(lines[data_line], delim, quotes=True, drop_trailing_empty=True)
             if under and not any(_is_number(c) for c in under if c) and any(under):
                 units_row = tuple(under) + ("",) * (len(cells) - len(under))
                 data_line += 1
         decimal_comma = False
         if delim != "," and data_line < len(lines):
-            first = [c.strip('"').strip() for c in _split(lines[data_line], delim)]
+            first = split_cells(lines[data_line], delim, quotes=True, drop_trailing_empty=True)
             decimal_comma = any(re.fullmatch(r"[-+]?\d+,\d+", c) for c in first) and not any("." in c for c in first)
         return CsvHeader(delimiter=delim, columns=tuple(cells), fields=fields, rate_hz=rate, rate_line=rate_line,
                          units_row=units_row, column_line=i, data_line=data_line, decimal_comma=decimal_comma)
@@ -1117,9 +923,7 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
     p = check_path(path)
     options: dict[str, Any] = {"rate_hz": rate_hz, "prefix": prefix, "plate": plate, "origin_m": list(origin_m),
                                "cop_min_force_n": cop_min_force_n}
-    if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
-        msg = f"Invalid value for 'rate_hz'. Expected a positive number of Hz, but got {rate_hz} instead."
-        raise ValidationError(msg)
+    check_rate_hz(rate_hz)
     if not isinstance(plate, int) or isinstance(plate, bool) or plate < 1:
         msg = f"Invalid value for 'plate'. Expected a plate number >= 1, but got {plate!r} instead."
         raise ValidationError(msg)
@@ -1132,7 +936,7 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
                       "centre to the origin and negating it (as ezc3d does). Pass z <= 0 to silence this.",
                       FusionlabWarning, stacklevel=2)
         origin = -origin
-    lines = _read_lines(p)
+    lines = read_text_lines(p, binary_hint=_BINARY_HINT)
     header = _parse_csv_header(lines, p)
     names = header.columns
     n_cols = len(names)
@@ -1170,23 +974,23 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
         if missing:
             raise FileFormatError(p, f"plate {pl.number}: no {', '.join(missing)} column; every plate needs Fx, Fy "
                                      "and Fz (suffixed with the plate number when there are several plates)")
-    rows, numbers = _collect_rows(p, lines, header.data_line, n_cols, header.delimiter, names, header.column_line,
-                                  comment_prefixes=_COMMENT, quotes=True)
+    rows, numbers = collect_rows(p, lines, header.data_line, n_cols, header.delimiter, header.column_line,
+                                 comment_prefixes=_COMMENT, quotes=True)
     if header.decimal_comma:
         rows = [[c.replace(",", ".") for c in r] for r in rows]
-    values, n_empty = _to_float_array(p, rows, numbers, names, allow_empty=True,
-                                      what="Remove text rows from the data, or comment them out with '#'")
+    values, n_empty = to_float_array(p, rows, numbers, names, allow_empty=True,
+                                     fix="Remove text rows from the data, or comment them out with '#'")
 
     # ---- rate and time
     declared = header.rate_hz
     declared_what = f"the header line {header.rate_line!r}" if header.rate_line else ""
     if rate_hz is not None:
-        if declared is not None and abs(declared - rate_hz) > _REL_TOL * rate_hz:
+        if declared is not None and abs(declared - rate_hz) > GRID_REL_TOL * rate_hz:
             raise FileFormatError(p, f"rate_hz={rate_hz:g} contradicts {declared_what} ({declared:g} Hz); pass the "
                                      "right rate or leave rate_hz out to use the file's")
         declared, declared_what = float(rate_hz), declared_what or "the rate_hz argument"
     if time_col is not None:
-        t_factor = _time_factor(p, time_unit, names[time_col])
+        t_factor = time_unit_factor(p, time_unit, names[time_col])
         t = values[:, time_col] * t_factor
         rate, start, time_s, tinfo = _time_info(p, t, [r[time_col] for r in rows], numbers, names[time_col],
                                                 declared, declared_what, unit_factor=t_factor)
@@ -1198,16 +1002,9 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
                                  "column names. Add a time column, a line such as 'Sample rate: 1000 Hz' (or "
                                  "'Rate,1000'), or pass rate_hz=")
 
-    if ignored:
-        unknown = [c for c in ignored if c.strip().lower() not in _CSV_HARMLESS]
-        if unknown:
-            warnings.warn(f"{p.name}: {len(unknown)} column(s) are not force-plate columns fusionlab knows (Fx, "
-                          f"Fy, Fz, Mx, My, Mz, COPx, COPy, Ax, Ay, Tz, time) and were not read: "
-                          f"{', '.join(unknown)}. They are listed in the source metadata ('ignored_columns'); leave "
-                          "them out of the export to silence this warning.", FusionlabWarning, stacklevel=2)
-    sha = file_sha256(p)
-    clock_id = f"forceplate_csv:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    warn_ignored_columns(p, [c for c in ignored if c.strip().lower() not in _CSV_HARMLESS],
+                         "force-plate columns fusionlab knows (Fx, Fy, Fz, Mx, My, Mz, COPx, COPy, Ax, Ay, Tz, time)")
+    sha, clock_id, prefix = file_identity(p, "forceplate_csv", prefix)
     streams = []
     plate_meta = []
     for number in sorted(plates):
@@ -1228,8 +1025,7 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
             pl.columns["cop"] = {}
             cop_computed = True
             n_masked = int(np.count_nonzero(np.isnan(data["cop"][:, 0])))
-        meta = {"source": p.name, "sha256": sha, "adapter": "forceplate_csv", "adapter_version": __version__,
-                "options": options, "plate": number,
+        meta = {**base_meta(p, "forceplate_csv", sha, options), "plate": number,
                 "columns": {q: [names[pl.columns[q][a]] for a in sorted(pl.columns[q])] for q in pl.columns},
                 "force_sign": _force_sign(force[:, 2], plate_frame=True, threshold_n=_DEFAULT_COP_MIN_FORCE_N),
                 "cop_computed": cop_computed, "cop_masked_samples": n_masked, "cop_min_force_n": cop_min_force_n,
@@ -1250,7 +1046,8 @@ def read_forceplate_csv(path: str | os.PathLike[str], *, rate_hz: float | None =
         for k, v in header.fields.items():
             if k.lower().startswith(key) and key not in metadata:
                 metadata[key] = v
-    return _session(p, "forceplate_csv", sha, streams, options, metadata, "CSV time column or stated rate")
+    return unsynchronised_session(p, "forceplate_csv", sha, streams, options, metadata,
+                                  "CSV time column or stated rate")
 
 
 def _check_default_units(p: Path, pl: _Plate, data: dict[str, NDArray[np.float64]], names: Sequence[str],

@@ -15,10 +15,8 @@ comes from ``rate_hz=`` or a ``# rate_hz: 100`` line and the first sample is at 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +24,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import (
+    base_meta,
+    check_path,
+    check_rate_hz,
+    file_identity,
+    unsynchronised_session,
+    warn_ignored_columns,
+)
 from fusionlab.adapters._imu_common import (
     Policy,
     apply_unit_check,
@@ -35,12 +39,18 @@ from fusionlab.adapters._imu_common import (
     check_imu_units,
     check_placement,
     check_policy,
-    column_decimals,
-    regular_grid,
+)
+from fusionlab.adapters._tables import (
+    collect_rows,
+    fit_time_column,
+    read_text_lines,
+    split_cells,
+    time_unit_factor,
+    to_float_array,
 )
 from fusionlab.consts import IMU_UNITS
-from fusionlab.exceptions import FileFormatError, FusionlabWarning, UnitError, ValidationError
-from fusionlab.model import ClockEntry, Session
+from fusionlab.exceptions import FileFormatError, UnitError, ValidationError
+from fusionlab.model import Session
 from fusionlab.units import to_si
 
 __all__ = ["ImuCsvHeader", "looks_like_imu_csv", "read_imu_csv"]
@@ -76,7 +86,7 @@ class ImuCsvHeader:
 def _split_header(line: str) -> tuple[str, list[str]]:
     for delim in (",", ";", "\t"):
         if delim in line:
-            return delim, [c.strip().strip('"').strip() for c in line.split(delim)]
+            return delim, split_cells(line, delim, quotes=True)
     return ",", [line.strip()]
 
 
@@ -158,47 +168,14 @@ def _parse_header(lines: list[str], p: Path) -> ImuCsvHeader:
 
 def _read_rows(p: Path, lines: list[str], header: ImuCsvHeader) -> tuple[NDArray[np.float64], list[int], list[str],
                                                                          int]:
-    n_cols = len(header.columns)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    for i in range(header.column_line + 1, len(lines)):
-        line = lines[i]
-        if (not line.strip() and header.delimiter not in line) or line.lstrip().startswith("#"):
-            continue  # blank or comment; a row of delimiters only is a missing sample (NaN)
-        cells = [c.strip().strip('"').strip() for c in line.split(header.delimiter)]
-        if len(cells) > n_cols and not any(cells[n_cols:]):
-            del cells[n_cols:]
-        if len(cells) != n_cols:
-            raise FileFormatError(p, f"line {i + 1} has {len(cells)} values but the column-name row (line "
-                                     f"{header.column_line + 1}) names {n_cols} columns; the file is truncated or "
-                                     "was edited by hand. Re-export it, or delete the incomplete row")
-        rows.append(cells)
-        numbers.append(i + 1)
-    if not rows:
-        raise FileFormatError(p, f"no data rows after the column-name row (line {header.column_line + 1}); "
-                                 "re-export the data")
-    n_empty = 0
-    for r in rows:
-        for j, c in enumerate(r):
-            if c == "":
-                r[j] = "nan"
-                n_empty += 1
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        for r, ln in zip(rows, numbers, strict=True):
-            for j, c in enumerate(r):
-                try:
-                    float(c)
-                except ValueError:
-                    raise FileFormatError(p, f"line {ln}: every value must be a number; found {c!r} in column "
-                                             f"{header.columns[j]!r}. Remove text rows or comment them out "
-                                             "with '#'") from None
-        raise  # pragma: no cover
-    if np.isinf(values).any():
-        i, j = np.argwhere(np.isinf(values))[0]
-        raise FileFormatError(p, f"line {numbers[i]}: value {rows[i][j]!r} in column {header.columns[j]!r} is "
-                                 "infinite; use an empty cell or NaN for a missing sample")
+    """Data rows as floats, their line numbers, the time cells as written and the number of empty cells.
+
+    Empty cells, and rows of delimiters only, are missing samples (NaN).
+    """
+    rows, numbers = collect_rows(p, lines, header.column_line + 1, len(header.columns), header.delimiter,
+                                 header.column_line, comment_prefixes=("#",), quotes=True, keep_empty_rows=True)
+    values, n_empty = to_float_array(p, rows, numbers, header.columns, allow_empty=True,
+                                     fix="Remove text rows or comment them out with '#'")
     time_cells = [r[header.time_column] for r in rows] if header.time_column is not None else []
     return values, numbers, time_cells, n_empty
 
@@ -254,19 +231,11 @@ def read_imu_csv(path: str | os.PathLike[str], *, placement: str | None = None, 
     """
     p = check_path(path)
     check_policy("check_units", check_units)
-    if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
-        msg = f"Invalid value for 'rate_hz'. Expected a positive number of Hz, but got {rate_hz} instead."
-        raise ValidationError(msg)
+    check_rate_hz(rate_hz)
     options: dict[str, Any] = {"placement": placement, "rate_hz": rate_hz, "prefix": prefix,
                                "check_units": check_units}
-    raw = p.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise FileFormatError(p, "the file contains NUL bytes, so it is binary, not a CSV export")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    lines = text.splitlines()
+    lines = read_text_lines(p, binary_hint="check that you picked a CSV (text) file and not a binary or "
+                                          "compressed one")
     header = _parse_header(lines, p)
 
     file_placement = header.fields.get("placement")
@@ -307,31 +276,12 @@ def read_imu_csv(path: str | os.PathLike[str], *, placement: str | None = None, 
     time_info: dict[str, Any] = {}
     time_s = None
     if header.time_column is not None:
-        try:
-            t_factor = to_si(header.time_unit)
-        except UnitError:
-            raise FileFormatError(p, f"the time column has unit {header.time_unit!r}; use s or ms") from None
-        if t_factor.si_unit != "s":
-            raise FileFormatError(p, f"the time column has unit {header.time_unit!r}, which is not a time; use s or "
-                                     "ms")
-        t = values[:, header.time_column] * t_factor.factor
-        if np.isnan(t).any():
-            i = int(np.flatnonzero(np.isnan(t))[0])
-            raise FileFormatError(p, f"line {numbers[i]}: the time cell is empty; every row needs a time")
-        steps = np.diff(t)
-        if steps.size and not np.all(steps > 0):
-            i = int(np.flatnonzero(steps <= 0)[0]) + 1
-            raise FileFormatError(p, f"time must increase from row to row; line {numbers[i]} has {t[i]:.6g} s after "
-                                     f"{t[i - 1]:.6g} s ({int(np.sum(steps <= 0))} such rows). Remove duplicated or "
-                                     "reordered rows")
-        dec = column_decimals(time_cells)
-        quantum = None if dec is None else t_factor.factor * 10.0 ** -dec
-        rate, start, resid = regular_grid(t, declared_hz=declared, quantum_s=quantum)
-        if rate is None and declared is not None:
-            est = (t.size - 1) / float(t[-1] - t[0]) if t.size > 1 else float("nan")
-            raise FileFormatError(p, f"{declared_what} gives {declared:g} Hz but the time column does not fit that "
-                                     f"rate (about {est:.6g} Hz, up to {resid:.3g} s off the grid). Correct the rate "
-                                     "or remove it so the time column is used")
+        time_name = header.columns[header.time_column]
+        t_factor = time_unit_factor(p, header.time_unit, time_name)
+        t = values[:, header.time_column] * t_factor
+        grid = fit_time_column(p, t, time_cells, numbers, time_name, declared_hz=declared,
+                               declared_what=declared_what, unit_factor=t_factor, anchor="centre")
+        rate, start, resid = grid.rate_hz, grid.start_s, grid.max_residual_s
         if rate is None:
             time_s = t
             time_info = {"rate_source": "time column (irregular)", "time_max_residual_s": resid}
@@ -352,19 +302,11 @@ def read_imu_csv(path: str | os.PathLike[str], *, placement: str | None = None, 
                          "mag_x[uT]) and read the file again")
     si = {ch: raw_ch[ch] * factors[ch] for ch in raw_ch}
 
-    if header.ignored:
-        unknown = [c for c in header.ignored if c.strip().lower() not in _HARMLESS]
-        if unknown:
-            warnings.warn(f"{p.name}: {len(unknown)} column(s) are not IMU columns fusionlab knows (acc_x.., gyr_x.., "
-                          f"mag_x.., time) and were not read: {', '.join(unknown)}. They are listed in the source "
-                          "metadata ('ignored_columns'); leave them out of the export to silence this warning.",
-                          FusionlabWarning, stacklevel=2)
+    warn_ignored_columns(p, [c for c in header.ignored if c.strip().lower() not in _HARMLESS],
+                         "IMU columns fusionlab knows (acc_x.., gyr_x.., mag_x.., time)")
 
-    sha = file_sha256(p)
-    clock_id = f"{ADAPTER}:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
-    meta: dict[str, Any] = {"source": p.name, "sha256": sha, "adapter": ADAPTER, "adapter_version": __version__,
-                            "options": options, "placement": place, "unit_check": check,
+    sha, clock_id, prefix = file_identity(p, ADAPTER, prefix)
+    meta: dict[str, Any] = {**base_meta(p, ADAPTER, sha, options), "placement": place, "unit_check": check,
                             "orig_units": {ch: orig[ch] for ch in orig},
                             "units_declared_in_file": {ch: ch in header.units for ch in orig}}
     if "sensor_id" in header.fields:
@@ -375,7 +317,5 @@ def read_imu_csv(path: str | os.PathLike[str], *, placement: str | None = None, 
                 "columns": list(header.columns), "n_rows": int(values.shape[0]), "rate_hz": rate,
                 "start_s": start if time_s is None else float(time_s[0]), "empty_cells": n_empty,
                 "ignored_columns": list(header.ignored), "placement": place, **time_info}
-    info = source_info(p, ADAPTER, __version__, options, metadata, sha256=sha)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised", quality="IMU CSV time column or stated rate")
-    return Session(streams=(stream,), clocks={clock_id: clock}, sources=(info,))
+    return unsynchronised_session(p, ADAPTER, sha, [stream], options, metadata, "IMU CSV time column or stated rate")
 

@@ -35,7 +35,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import (
+    base_meta,
+    check_path,
+    check_rate_hz,
+    file_identity,
+    file_sha256,
+    source_info,
+    unsynchronised_session,
+)
 from fusionlab.adapters._imu_common import (
     Policy,
     apply_unit_check,
@@ -44,9 +52,10 @@ from fusionlab.adapters._imu_common import (
     check_placement,
     check_policy,
 )
+from fusionlab.adapters._tables import collect_rows, read_text_lines, split_cells, to_float_array
 from fusionlab.consts import PLACEMENTS, XYZ
 from fusionlab.exceptions import FileFormatError, UnitError, ValidationError
-from fusionlab.model import ClockEntry, Event, Session, SourceInfo, Stream, unique_labels
+from fusionlab.model import Event, Session, SourceInfo, Stream, unique_labels
 from fusionlab.units import to_si
 
 __all__ = [
@@ -73,7 +82,7 @@ _STRIDE_COLUMNS = ("s_id", "foot", "start", "end", "ic", "tc", "min_vel", "pre_i
 
 
 def _cells(line: str) -> list[str]:
-    return [c.strip().strip('"').strip() for c in line.split(",")]
+    return split_cells(line, ",", quotes=True)
 
 
 def looks_like_gaitmap_imu(text: str) -> bool:
@@ -98,41 +107,20 @@ def looks_like_gaitmap_mocap(text: str) -> bool:
 
 
 def _read_text(p: Path) -> list[str]:
-    raw = p.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise FileFormatError(p, "the file contains NUL bytes, so it is binary, not a CSV file")
-    return raw.decode("utf-8-sig", errors="replace").splitlines()
+    return read_text_lines(p, binary_hint="check that you picked a CSV (text) file and not a binary or compressed "
+                                          "one", fallback_encoding="utf-8-sig")
 
 
-def _numeric_rows(p: Path, lines: list[str], start: int, n_cols: int) -> tuple[NDArray[np.float64], int]:
-    """Rows of numbers after the header (empty cells are NaN); returns the array and the count of empty cells."""
-    rows = []
-    line_no = []
-    for i in range(start, len(lines)):
-        if not lines[i].strip():
-            continue
-        cells = _cells(lines[i])
-        if len(cells) != n_cols:
-            raise FileFormatError(p, f"line {i + 1} has {len(cells)} values but the header names {n_cols} columns; "
-                                     "the file is truncated or was edited. Re-export it or delete the row")
-        rows.append(cells)
-        line_no.append(i + 1)
-    if not rows:
-        raise FileFormatError(p, "no data rows after the two header rows; the file is empty or cut after its header")
-    n_empty = sum(c == "" for r in rows for c in r)
-    try:
-        arr = np.array([[c if c else "nan" for c in r] for r in rows], dtype=np.float64)
-    except ValueError:
-        for r, ln in zip(rows, line_no, strict=True):
-            for c in r:
-                try:
-                    float(c or "nan")
-                except ValueError:
-                    raise FileFormatError(p, f"line {ln}: every value must be a number; found {c!r}") from None
-        raise  # pragma: no cover
-    if np.isinf(arr).any():
-        raise FileFormatError(p, "infinite values in the data; use empty cells or NaN for gaps")
-    return arr, n_empty
+def _numeric_rows(p: Path, lines: list[str]) -> tuple[NDArray[np.float64], int]:
+    """Rows of numbers after the two header rows (empty cells are NaN); the array and the count of empty cells.
+
+    Columns are named by their two header cells (``"left_sensor acc_x"``, ``"L_TOE x"``) in messages.
+    """
+    names = ["index", *(f"{a} {b}".strip() for a, b in zip(_cells(lines[0])[1:], _cells(lines[1])[1:], strict=True))]
+    rows, numbers = collect_rows(p, lines, 2, len(names), ",", 1, quotes=True, trailing_delimiters=False,
+                                 header_name="second header row")
+    return to_float_array(p, rows, numbers, names, allow_empty=True,
+                          fix="Below its two header rows a gaitmap CSV holds numbers only")
 
 
 def _sample_index(p: Path, idx: NDArray[np.float64], what: str, rate: float) -> tuple[NDArray[np.int64], float, int,
@@ -162,10 +150,8 @@ def _sample_index(p: Path, idx: NDArray[np.float64], what: str, rate: float) -> 
     return offset, float(k[0]) / rate, int(offset[-1] + 1 - k.size), kind
 
 
-def _check_rate(rate_hz: float, name: str = "rate_hz") -> float:
-    if not (isinstance(rate_hz, int | float) and math.isfinite(rate_hz) and rate_hz > 0):
-        msg = f"Invalid value for {name!r}. Expected a positive number of Hz, but got {rate_hz!r} instead."
-        raise ValidationError(msg)
+def _check_rate(rate_hz: float) -> float:
+    check_rate_hz(rate_hz, optional=False)
     return float(rate_hz)
 
 
@@ -255,12 +241,10 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
         raise FileFormatError(p, f"two sensors map to placement(s) {', '.join(sorted(dup))}; give each sensor its "
                                  "own placement with placements=")
 
-    values, n_empty = _numeric_rows(p, lines, 2, len(axes))
+    values, n_empty = _numeric_rows(p, lines)
     offset, start_s, n_missing, index_kind = _sample_index(p, values[:, 0], "sample", rate)
     n = int(offset[-1]) + 1
-    sha = file_sha256(p)
-    clock_id = f"gaitmap_imu:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    sha, clock_id, prefix = file_identity(p, "gaitmap_imu", prefix)
     streams: list[Stream] = []
     checks: dict[str, Any] = {}
     for sensor, cols in columns.items():
@@ -276,10 +260,9 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
                              "it as a generic IMU CSV with the units in the column names")
         checks[sensor] = check["status"]
         si = {ch: raw[ch] * to_si(_IMU_UNITS[ch]).factor for ch in raw}
-        meta = {"source": p.name, "sha256": sha, "adapter": "gaitmap_imu", "adapter_version": __version__,
-                "options": options, "placement": place, "sensor_id": sensor, "unit_check": check,
-                "frame_note": GAITMAP_FRAME_NOTE, "rate_source": "rate_hz (not in the file; gaitmap example data "
-                                                                 "are 204.8 Hz)",
+        meta = {**base_meta(p, "gaitmap_imu", sha, options), "placement": place, "sensor_id": sensor,
+                "unit_check": check, "frame_note": GAITMAP_FRAME_NOTE,
+                "rate_source": "rate_hz (not in the file; gaitmap example data are 204.8 Hz)",
                 "missing_samples": n_missing}
         streams.append(build_imu_stream(f"{prefix}{place}", si, _IMU_UNITS, placement=place, clock=clock_id,
                                         meta=meta, rate_hz=rate, start_s=start_s))
@@ -289,8 +272,8 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
                 "rate_source": "rate_hz argument (the file has no rate)", "unit_check": checks,
                 "clock_note": "separate device clock; gaitmap's mocap_sample.csv of the same trial started at the same "
                               "instant (true offset 0 s) but is on its own clock until synchronised"}
-    sources = [source_info(p, "gaitmap_imu", __version__, options, metadata, sha256=sha)]
     events: tuple[Event, ...] = ()
+    more_sources: tuple[SourceInfo, ...] = ()
     if stride_events is not None:
         ref = read_gaitmap_stride_events(stride_events, rate_hz=rate, clock=clock_id)
         t_end = start_s + (n - 1) / rate
@@ -300,11 +283,10 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
                                                        f"{p.name} ({start_s:.3f}-{t_end:.3f} s at {rate:g} Hz), the "
                                                        f"first at {outside[0].time_s:.3f} s; is it the event file of "
                                                        "this recording, and is rate_hz right?")
-        events = ref.events
-        sources += list(ref.sources)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised",
-                       quality=f"sample index / {rate:g} Hz (rate given, not in the file)")
-    return Session(streams=tuple(streams), events=events, clocks={clock_id: clock}, sources=tuple(sources))
+        events, more_sources = ref.events, ref.sources
+    return unsynchronised_session(p, "gaitmap_imu", sha, streams, options, metadata,
+                                  f"sample index / {rate:g} Hz (rate given, not in the file)", events=events,
+                                  more_sources=more_sources)
 
 
 # ================================================================================================ stride events
@@ -432,17 +414,14 @@ def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP
         if names_row[1 + 3 * k: 4 + 3 * k] != [name] * 3:
             raise FileFormatError(p, f"marker {name!r}: its x, y, z columns must be adjacent and named alike")
     labels, dups = unique_labels(markers_raw)
-    values, n_empty = _numeric_rows(p, lines, 2, len(names_row))
+    values, n_empty = _numeric_rows(p, lines)
     offset, start_s, n_missing, index_kind = _sample_index(p, values[:, 0], "frame", rate)
     n = int(offset[-1]) + 1
     data = np.full((n, len(labels), 3), np.nan)
     data[offset] = values[:, 1:].reshape(len(offset), len(labels), 3) * conv.factor
-    sha = file_sha256(p)
-    clock_id = f"gaitmap_mocap:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
-    meta = {"source": p.name, "sha256": sha, "adapter": "gaitmap_mocap", "adapter_version": __version__,
-            "options": options, "device": "Vicon (gaitmap example data)", "rate_source": "rate_hz (not in the file)",
-            "missing_frames": n_missing, "duplicate_labels": dups}
+    sha, clock_id, prefix = file_identity(p, "gaitmap_mocap", prefix)
+    meta = {**base_meta(p, "gaitmap_mocap", sha, options), "device": "Vicon (gaitmap example data)",
+            "rate_source": "rate_hz (not in the file)", "missing_frames": n_missing, "duplicate_labels": dups}
     stream = Stream(name=f"{prefix}markers", modality="markers", data=data, channels=labels,
                     units=("m",) * len(labels), orig_units=(unit,) * len(labels), components=XYZ, frame="lab",
                     rate_hz=rate, start_s=start_s, clock=clock_id, meta=meta)
@@ -451,7 +430,5 @@ def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP
                 "empty_cells": n_empty, "rate_hz": rate,
                 "unit": unit, "clock_note": "separate device clock; gaitmap's imu_sample.csv of the same trial started "
                                             "at the same instant (true offset 0 s)"}
-    info = source_info(p, "gaitmap_mocap", __version__, options, metadata, sha256=sha)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised",
-                       quality=f"frame index / {rate:g} Hz (rate given, not in the file)")
-    return Session(streams=(stream,), clocks={clock_id: clock}, sources=(info,))
+    return unsynchronised_session(p, "gaitmap_mocap", sha, [stream], options, metadata,
+                                  f"frame index / {rate:g} Hz (rate given, not in the file)")

@@ -33,8 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import base_meta, check_path, file_identity, unsynchronised_session
 from fusionlab.adapters._imu_common import (
     Policy,
     apply_unit_check,
@@ -44,7 +43,7 @@ from fusionlab.adapters._imu_common import (
 )
 from fusionlab.consts import PLACEMENTS
 from fusionlab.exceptions import FileFormatError, ValidationError
-from fusionlab.model import ClockEntry, Event, Session, Stream
+from fusionlab.model import Event, Session, Stream
 from fusionlab.units import to_si
 
 __all__ = ["MOBILISED_UNITS", "looks_like_mobilised_mat", "read_mobilised_mat"]
@@ -249,9 +248,7 @@ def read_mobilised_mat(path: str | os.PathLike[str], *, prefix: str | None = Non
                 firsts.append(float(np.asarray(ts, dtype=np.float64).ravel()[0]))
     t0 = min(firsts) if firsts else None
 
-    sha = file_sha256(p)
-    clock_id = f"{ADAPTER}:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    sha, clock_id, prefix = file_identity(p, ADAPTER, prefix)
     streams: list[Stream] = []
     events: list[Event] = []
     reference_meta: dict[str, Any] = {}
@@ -293,12 +290,10 @@ def read_mobilised_mat(path: str | os.PathLike[str], *, prefix: str | None = Non
                 "reference": reference_meta, "units": dict(MOBILISED_UNITS),
                 "clock_t0_unix_s": t0, "time_note": "stream start_s = Timestamp[0] - clock_t0_unix_s; reference times "
                                                     "shifted by -1/fs (MATLAB 1-based samples)"}
-    info = source_info(p, ADAPTER, __version__, options, metadata, sha256=sha)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised",
-                       quality="sensor Unix timestamps relative to the file's first sample" if t0 is not None
-                       else "no timestamps: each trial starts at 0 s")
-    return Session(streams=tuple(streams), events=tuple(sorted(events, key=lambda e: (e.time_s, e.kind))),
-                   clocks={clock_id: clock}, sources=(info,))
+    quality = ("sensor Unix timestamps relative to the file's first sample" if t0 is not None
+               else "no timestamps: each trial starts at 0 s")
+    return unsynchronised_session(p, ADAPTER, sha, streams, options, metadata, quality,
+                                  events=sorted(events, key=lambda e: (e.time_s, e.kind)))
 
 
 def _array(p: Path, sensor: Any, field: str, where: str, ncols: int | None) -> NDArray[np.float64] | None:
@@ -359,9 +354,9 @@ def _sensor_streams(p: Path, sensor: Any, pos: str, where: str, tname: str, pref
                      fix="the Mobilise-D standard is acc g, gyr deg/s, mag uT; correct the file")
     si = {ch: raw[ch] * to_si(MOBILISED_UNITS[ch]).factor for ch in raw}
     base = f"{prefix}{tname}.{place if place != 'unknown' else _snake(pos)}"
-    meta = {"source": p.name, "sha256": sha, "adapter": ADAPTER, "adapter_version": __version__, "options": options,
-            "placement": place, "sensor_id": f"SU.{pos}", "trial": where, "unit_check": check,
-            "timestamp_first_unix_s": float(ts[0]) if ts is not None and ts.size else None, "time_note": time_note}
+    meta = {**base_meta(p, ADAPTER, sha, options), "placement": place, "sensor_id": f"SU.{pos}", "trial": where,
+            "unit_check": check, "timestamp_first_unix_s": float(ts[0]) if ts is not None and ts.size else None,
+            "time_note": time_note}
     out = [build_imu_stream(base, si, {ch: MOBILISED_UNITS[ch] for ch in si}, placement=place, clock=clock_id,
                             meta=meta, rate_hz=fs, start_s=start)]
     if bar is not None:

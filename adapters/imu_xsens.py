@@ -37,8 +37,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import (
+    base_meta,
+    check_path,
+    check_rate_hz,
+    file_identity,
+    unsynchronised_session,
+)
 from fusionlab.adapters._imu_common import (
     Policy,
     apply_unit_check,
@@ -47,9 +52,10 @@ from fusionlab.adapters._imu_common import (
     check_placement,
     check_policy,
 )
+from fusionlab.adapters._tables import collect_rows, read_text_lines, split_cells, to_float_array
 from fusionlab.consts import ORIENTATION_CHANNEL, QUAT_COMPONENTS
 from fusionlab.exceptions import FileFormatError, FusionlabWarning, ValidationError
-from fusionlab.model import ClockEntry, Session, Stream
+from fusionlab.model import Session, Stream
 
 __all__ = ["DEFAULT_XSENS_RATE_HZ", "XsensHeader", "looks_like_xsens", "read_xsens_mtmanager"]
 
@@ -117,9 +123,7 @@ def _parse_header(lines: list[str], p: Path) -> XsensHeader:
             delim = ","
         else:
             delim = " "
-        cols = [c.strip() for c in stripped.strip().split(delim)]
-        while cols and cols[-1] == "":
-            cols.pop()
+        cols = split_cells(stripped.strip(), delim, drop_trailing_empty=True)
         if not any(c in _XSENS_MARKERS or _MAT.match(c) for c in cols):
             raise FileFormatError(p, f"line {i + 1} should name the columns (PacketCounter, Acc_X, ...) but reads "
                                      f"{stripped[:80]!r}; this is not an MT Manager export")
@@ -145,41 +149,12 @@ def _parse_header(lines: list[str], p: Path) -> XsensHeader:
 
 
 def _read_values(p: Path, lines: list[str], header: XsensHeader) -> tuple[NDArray[np.float64], list[int]]:
-    n_cols = len(header.columns)
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    for i in range(header.column_line + 1, len(lines)):
-        line = lines[i].rstrip("\r\n")
-        if not line.strip() or line.lstrip().startswith("//"):
-            continue
-        cells = [c.strip() for c in line.split(header.delimiter)]
-        if header.delimiter == " " and cells and cells[0] == "" and len(cells) > n_cols:
-            cells = cells[1:]  # a leading space
-        while len(cells) > n_cols and cells[-1] == "":
-            cells.pop()
-        if len(cells) != n_cols:
-            what = {" ": "space", "\t": "tab", ",": "comma", ";": "semicolon"}[header.delimiter]
-            raise FileFormatError(p, f"line {i + 1} has {len(cells)} {what}-separated fields but the column-name row "
-                                     f"(line {header.column_line + 1}) names {n_cols}; the export is truncated or "
-                                     "was edited (empty fields must stay in place)")
-        rows.append([c if c else "nan" for c in cells])
-        numbers.append(i + 1)
-    if not rows:
-        raise FileFormatError(p, f"no data rows after the column-name row (line {header.column_line + 1})")
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        for r, ln in zip(rows, numbers, strict=True):
-            for j, c in enumerate(r):
-                try:
-                    float(c)
-                except ValueError:
-                    raise FileFormatError(p, f"line {ln}: column {header.columns[j]!r} holds {c!r}, not a "
-                                             "number") from None
-        raise  # pragma: no cover
-    if np.isinf(values).any():
-        i, j = np.argwhere(np.isinf(values))[0]
-        raise FileFormatError(p, f"line {numbers[i]}: column {header.columns[j]!r} is infinite")
+    """Data rows as floats (empty fields are NaN) and their line numbers."""
+    rows, numbers = collect_rows(p, lines, header.column_line + 1, len(header.columns), header.delimiter,
+                                 header.column_line, comment_prefixes=("//",),
+                                 fix="Re-export it, or delete the incomplete row; empty fields must stay in place")
+    values, _ = to_float_array(p, rows, numbers, header.columns, allow_empty=True,
+                               fix="Re-export the recording as text from MT Manager")
     return values, numbers
 
 
@@ -274,24 +249,15 @@ def read_xsens_mtmanager(path: str | os.PathLike[str], *, placement: str = "unkn
     p = check_path(path)
     check_policy("check_units", check_units)
     place = check_placement(placement, path=p)
-    if rate_hz is not None and not (math.isfinite(rate_hz) and rate_hz > 0):
-        msg = f"Invalid value for 'rate_hz'. Expected a positive number of Hz, but got {rate_hz} instead."
-        raise ValidationError(msg)
+    check_rate_hz(rate_hz)
     if mag_field_t is not None and not (math.isfinite(mag_field_t) and 1e-6 < mag_field_t < 1e-3):
         msg = (f"Invalid value for 'mag_field_t'. Expected the local field strength in T (about 5e-5), but got "
                f"{mag_field_t} instead.")
         raise ValidationError(msg)
     options: dict[str, Any] = {"placement": place, "prefix": prefix, "rate_hz": rate_hz,
                                "mag_field_t": mag_field_t, "check_units": check_units}
-    raw_bytes = p.read_bytes()
-    if b"\x00" in raw_bytes[:65536]:
-        raise FileFormatError(p, "the file contains NUL bytes: it is a binary (.mtb) recording, not a text export. "
-                                 "Export it to text in MT Manager (File > Export)")
-    try:
-        text = raw_bytes.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw_bytes.decode("cp1252", errors="replace")
-    lines = text.splitlines()
+    lines = read_text_lines(p, binary_hint="an Xsens .mtb recording must be exported to text in MT Manager "
+                                          "(File > Export)")
     header = _parse_header(lines, p)
     values, numbers = _read_values(p, lines, header)
     col = {c: j for j, c in enumerate(header.columns)}
@@ -380,13 +346,10 @@ def read_xsens_mtmanager(path: str | os.PathLike[str], *, placement: str = "unkn
         used |= {c for c in header.columns if c.startswith(("Quat_q", "Mat[")) or c in ("Roll", "Pitch", "Yaw")}
     unused = [c for c in header.columns if c not in used]
 
-    sha = file_sha256(p)
-    clock_id = f"{ADAPTER}:{p.stem}:{sha[:8]}"
-    prefix = stream_prefix(p) if prefix is None else prefix
+    sha, clock_id, prefix = file_identity(p, ADAPTER, prefix)
     frame_ref = header.coordinate_system or "ENU (MT Manager default; the header does not say)"
-    base_meta: dict[str, Any] = {"source": p.name, "sha256": sha, "adapter": ADAPTER, "adapter_version": __version__,
-                                 "options": options, "placement": place, "sensor_id": header.device_id,
-                                 "header": dict(header.fields), **time_meta}
+    meta0: dict[str, Any] = {**base_meta(p, ADAPTER, sha, options), "placement": place,
+                             "sensor_id": header.device_id, "header": dict(header.fields), **time_meta}
     streams: list[Stream] = []
     if raw:
         declared = {"acc": "m/s^2", "gyr": "rad/s", "mag": "a.u."}
@@ -407,13 +370,13 @@ def read_xsens_mtmanager(path: str | os.PathLike[str], *, placement: str = "unkn
             else:
                 si["mag"] = si["mag"] * mag_field_t
                 mag_note = f"Xsens a.u. scaled by mag_field_t = {mag_field_t:g} T"
-        meta = {**base_meta, "unit_check": check, "orig_units": {c: orig[c] for c in si}}
+        meta = {**meta0, "unit_check": check, "orig_units": {c: orig[c] for c in si}}
         if mag_note:
             meta["mag_note"] = mag_note
         streams.append(build_imu_stream(f"{prefix}{place}", si, orig, placement=place, clock=clock_id, meta=meta,
                                         rate_hz=rate, start_s=start, units=units))
     if quat is not None:
-        meta = {**base_meta, "orientation_source": quat_source,
+        meta = {**meta0, "orientation_source": quat_source,
                 "orientation_reference": f"Xsens global frame, {frame_ref}",
                 "convention": "scalar-last [x, y, z, w]; rotates sensor-frame vectors into the global frame "
                               "(v_G = R(q) v_S)"}
@@ -426,6 +389,4 @@ def read_xsens_mtmanager(path: str | os.PathLike[str], *, placement: str = "unkn
                 "unused_columns": unused, "n_rows": n_rows, "device_id": header.device_id,
                 "coordinate_system": header.coordinate_system, "orientation_source": quat_source or None,
                 **time_meta}
-    info = source_info(p, ADAPTER, __version__, options, metadata, sha256=sha)
-    clock = ClockEntry(clock=clock_id, method="unsynchronised", quality=time_meta["time_source"])
-    return Session(streams=tuple(streams), clocks={clock_id: clock}, sources=(info,))
+    return unsynchronised_session(p, ADAPTER, sha, streams, options, metadata, time_meta["time_source"])

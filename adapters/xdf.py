@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionlab import __version__
-from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.adapters._common import base_meta, check_path, file_sha256, source_info, stream_prefix
 from fusionlab.adapters._imu_common import Policy, check_policy
 from fusionlab.exceptions import FileFormatError, FusionlabWarning, UnitError
 from fusionlab.model import ClockEntry, Event, Session, Stream, normalise_event, unique_labels
@@ -341,9 +341,9 @@ def read_xdf(path: str | os.PathLike[str], *, prefix: str | None = None,
             seg_info = {"segment": k, "clock": clock_id, "n_samples": int(b - a), "first_s": float(seg_t[0]),
                         "last_s": float(seg_t[-1]), **clock_summary}
             entry_summary["segments"].append(seg_info)
-            meta = {"source": p.name, "sha256": sha, "adapter": ADAPTER, "adapter_version": __version__,
-                    "options": options, "lsl": header_fields, "stream_id": sid, "segment": k if suffix else None,
-                    "lsl_clock_offsets": offsets, "lsl_clock": clock_summary, "nominal_srate_hz": nominal,
+            meta = {**base_meta(p, ADAPTER, sha, options), "lsl": header_fields, "stream_id": sid,
+                    "segment": k if suffix else None, "lsl_clock_offsets": offsets, "lsl_clock": clock_summary,
+                    "nominal_srate_hz": nominal,
                     "effective_srate_hz": ((b - a - 1) / float(seg_t[-1] - seg_t[0]) if b - a > 1 else None),
                     "footer": footer, "time_note": "raw LSL time stamps of the sending host (not synchronised, "
                                                    "not dejittered)"}
