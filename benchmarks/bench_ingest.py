@@ -12,9 +12,12 @@ its peak resident memory (``getrusage`` ``ru_maxrss`` of the process and, separa
 i.e. the reader child that ``ingest`` forks) is its own:
 
     a  ``ezc3d.c3d(path)``                                 the bare read (the peer)
-    b  ``ezc3d.c3d(path, extract_forceplat_data=True)``    what fusionlab's C3D reader calls
+    b  ``ezc3d.c3d(path, extract_forceplat_data=True)``    ezc3d's read with its own force-plate extraction
     c  ``fusionlab.ingest.ingest([path], out)``            full ingest, reader isolated in a forked child
     d  ``fusionlab.ingest.ingest([path], out, isolate=False)``
+
+fusionlab's C3D reader lets ezc3d read the header and parameters only and reads the data section with NumPy
+(``fusionlab.adapters._c3d_data``), so c and d can be faster than a.
 
 Repeats are interleaved (a b c d a b c d ...) so that slow drifts of the machine hit every case alike. The script
 prints a table and a target line; it exits 0 whatever the result (it is a report, not a test) and non-zero only on
@@ -46,7 +49,7 @@ MB = 1e6  # every size and rate in this script is in MB = 10**6 bytes
 
 CASES: list[tuple[str, str, str]] = [
     ("a", "bare", "ezc3d.c3d(path)"),
-    ("b", "forceplat", "ezc3d.c3d(path, extract_forceplat_data=True)"),
+    ("b", "forceplat", "ezc3d.c3d(path, extract_forceplat_data=True)"),  # reference, not the peer
     ("c", "ingest", "ingest([path], out)  (isolated, default)"),
     ("d", "ingest_inproc", "ingest([path], out, isolate=False)"),
 ]
@@ -399,9 +402,9 @@ def run_breakdown(src: str, out: str) -> dict[str, Any]:
     import functools
     import zlib
 
-    import ezc3d
     import numpy as np
 
+    import fusionlab.adapters._c3d_data as c3d_data
     import fusionlab.adapters._common as common
     import fusionlab.adapters.c3d as c3d_mod
     import fusionlab.ingest as ing
@@ -439,10 +442,10 @@ def run_breakdown(src: str, out: str) -> dict[str, Any]:
 
     persist._write_array = write_array
     wrap(c3d_mod, "check_c3d", "check_c3d")
-    wrap(ezc3d.c3d, "__init__", "ezc3d.c3d() total")
-    wrap(ezc3d.ezc3d.ForcePlatforms, "forcePlatforms", "ezc3d forcePlatforms() (C++ vector copy)")
-    wrap(ezc3d.ezc3d, "ForcePlatforms", "ezc3d ForcePlatforms (C++)")
-    wrap(ezc3d.c3d.PlatForm, "__init__", "ezc3d PlatForm copy (Python loop)")
+    wrap(c3d_mod, "read_c3d_content", "read_c3d_content")
+    wrap(c3d_data, "_read_parameters", "ezc3d: header + parameters (cut copy)")
+    wrap(c3d_data, "_read_data", "NumPy: data section")
+    wrap(c3d_mod, "compute_platforms", "compute_platforms")
     wrap(common, "file_sha256", "sha256")
     wrap(c3d_mod, "_forceplate_streams", "_forceplate_streams")
     wrap(c3d_mod, "read_c3d", "read_c3d total")
@@ -460,8 +463,7 @@ def run_breakdown(src: str, out: str) -> dict[str, Any]:
     stage_s, stage_n = dict(totals), dict(counts)  # snapshot: the codec benchmark below must not add to them
 
     # codec micro-benchmark on the analog array, single thread, as _write_array does it per 1 MiB chunk
-    c = ezc3d.c3d(src)
-    data = c["data"]["analogs"][0].T  # (n, ch) view, like read_c3d
+    data = c3d_data.read_c3d_content(src).analogs[0].T  # (n, ch), as read_c3d gives it to the writer
     rows = max(1, persist.CHUNK_TARGET_BYTES // (data.shape[1] * 4))
     conv = shuf = comp = nan = 0.0
     raw_bytes = comp_bytes = 0
@@ -490,10 +492,9 @@ def run_breakdown(src: str, out: str) -> dict[str, Any]:
 def print_breakdown(b: dict[str, Any], src_mb: float) -> None:
     tot, cnt = b["totals"], b["counts"]
     g = tot.get
-    ezc3d_total = g("ezc3d.c3d() total", 0.0)
-    fp_cpp = g("ezc3d ForcePlatforms (C++)", 0.0)
-    fp_vec = g("ezc3d forcePlatforms() (C++ vector copy)", 0.0)
-    fp_py = g("ezc3d PlatForm copy (Python loop)", 0.0)
+    content = g("read_c3d_content", 0.0)
+    params = g("ezc3d: header + parameters (cut copy)", 0.0)
+    numpy_data = g("NumPy: data section", 0.0)
     read_total = g("read_c3d total", 0.0)
     save_total = g("save_session (staging) total", 0.0)
     write_arr = g("write_array", 0.0)
@@ -501,16 +502,15 @@ def print_breakdown(b: dict[str, Any], src_mb: float) -> None:
     rows = [
         ("read_c3d", read_total, ""),
         ("  check_c3d (pure-Python header walk)", g("check_c3d", 0.0), ""),
-        ("  ezc3d.c3d(..., extract_forceplat_data=True)", ezc3d_total, f"{cnt.get('ezc3d.c3d() total', 0)} call(s)"),
-        ("    C++ read + numpy arrays", ezc3d_total - fp_cpp - fp_vec - fp_py, ""),
-        ("    ForcePlatforms (C++ computation)", fp_cpp, ""),
-        ("    forcePlatforms() (copy of the C++ vector)", fp_vec, ""),
-        ("    PlatForm: per-frame Python copy loop", fp_py,
-         f"{cnt.get('ezc3d PlatForm copy (Python loop)', 0)} plates"),
+        ("  read_c3d_content (header, parameters, data)", content, ""),
+        ("    ezc3d: header + parameters (cut copy)", params, ""),
+        ("    NumPy: data section (chunks -> float64)", numpy_data, ""),
+        ("    rest (parameter walk, ezc3d's post-read rules)", content - params - numpy_data, ""),
+        ("  compute_platforms (NumPy, 2 plates)", g("compute_platforms", 0.0), ""),
         ("  sha256 of the source", g("sha256", 0.0), ""),
-        ("  _forceplate_streams (stack, scale)", g("_forceplate_streams", 0.0), ""),
-        ("  rest (unit scaling in place, streams, events)", read_total - g("check_c3d", 0.0) - ezc3d_total
-         - g("sha256", 0.0) - g("_forceplate_streams", 0.0), ""),
+        ("  _forceplate_streams (scale to SI, NaN CoP)", g("_forceplate_streams", 0.0), ""),
+        ("  rest (unit scaling in place, streams, events)", read_total - g("check_c3d", 0.0) - content
+         - g("compute_platforms", 0.0) - g("sha256", 0.0) - g("_forceplate_streams", 0.0), ""),
         ("save_session -> staging file", save_total, ""),
         ("  _write_array (convert, shuffle, gzip, write)", write_arr, ""),
         ("  rest (transaction: create, fsync, rename)", save_total - write_arr, ""),
@@ -670,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"session .h5 (from c):        {h5_bytes / MB:8.1f} MB  ({100 * h5_bytes / src_bytes:.0f} % of the C3D; "
           f"streams: {', '.join(results['ingest'][-1]['streams'])})")
     print(f"one float64 copy of the data: {copy_markers + copy_analogs:7.1f} MB  (markers {copy_markers:.1f} + analogs "
-          f"{copy_analogs:.1f}); the 2 plates ezc3d derives add {copy_plates:.1f} MB")
+          f"{copy_analogs:.1f}); the 2 plates derived from it add {copy_plates:.1f} MB")
     print(f"RSS after imports, before the timed call: {base:.0f} MB (in every case's peak)")
     free = statistics.median(x["free_s"] for x in results["bare"])
     print(f"freeing ezc3d's object after a (not in a's time): {free:.2f} s")
