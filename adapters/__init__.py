@@ -85,6 +85,12 @@ def _sniff_xsens(_head: bytes, text: str) -> bool:
     return looks_like_xsens(text)
 
 
+def _sniff_video(head: bytes, _text: str) -> bool:
+    # MP4/MOV (ISO base media: "ftyp" box at offset 4), Matroska/WebM (EBML magic), AVI (RIFF....AVI )
+    return (head[4:8] == b"ftyp" or head.startswith(b"\x1a\x45\xdf\xa3")
+            or (head[:4] == b"RIFF" and head[8:12] == b"AVI "))
+
+
 # Order matters only where sniffers could both accept a file: the specific IMU layouts come before the generic
 # force-plate CSV (whose sniffer looks for "fx" and "fz" anywhere in the first lines).
 REGISTRY: tuple[AdapterEntry, ...] = (
@@ -110,6 +116,9 @@ REGISTRY: tuple[AdapterEntry, ...] = (
                  "Xsens MT Manager text export (PacketCounter, Acc_X.., Gyr_X.., Mag_X.., Quat/Mat)", _sniff_xsens),
     AdapterEntry("kistler_bioware", (".txt",), "fusionlab.adapters.forceplate", "read_kistler_bioware",
                  "Kistler BioWare text export (force plates)", _sniff_kistler),
+    AdapterEntry("video_mediapipe", (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm"),
+                 "fusionlab.adapters.video_mediapipe", "read_video_pose",
+                 "video: MediaPipe Pose landmarks (px, visibility, world m) of one person, offline", _sniff_video),
     AdapterEntry("forceplate_csv", (".csv", ".txt", ".tsv"), "fusionlab.adapters.forceplate", "read_forceplate_csv",
                  "Force-plate CSV (AMTI/Bertec style: Fx, Fy, Fz, Mx, My, Mz at a stated rate)",
                  _sniff_forceplate_csv),

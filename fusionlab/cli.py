@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionlab import __version__
-from fusionlab.exceptions import FusionlabError
+from fusionlab.exceptions import FusionlabError, ValidationError
 
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
@@ -32,6 +32,20 @@ def _progress_bar(total: int) -> Any:
     return tqdm(total=total, unit="file", desc="ingest", file=sys.stderr, disable=None)
 
 
+def _person(text: str | None) -> tuple[float, ...] | None:
+    """``--person``: "x,y" or "x0,y0,x1,y1" in pixels."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 4):
+        msg = f"Invalid value for '--person': expected X,Y or X0,Y0,X1,Y1 in pixels, got {text!r}."
+        raise ValidationError(msg)
+    return values
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
@@ -47,7 +61,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         timeout_s=args.timeout_s, on_error="skip" if args.skip_bad else "raise", progress=progress,
                         reader_options={"placement": args.placement, "rate_hz": args.rate_hz,
                                         "subject_height_m": args.subject_height_m, "calibration": args.calibration,
-                                        "camera": args.camera})
+                                        "camera": args.camera, "person": _person(args.person)})
     finally:
         bar.close()
     for w in report.warnings:
@@ -212,9 +226,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = synchronize_session(session)
         for res in report.results:
             lo, hi = res.interval95_s()
-            print(f"  fusionlab sync: {res.clock} -> offset {res.offset_s * 1000:+.1f} ms ± {res.offset_sd_s * 1000:.1f} "
-                  f"ms (95 % {lo * 1000:+.1f} .. {hi * 1000:+.1f} ms; the lab recorded them in sync, so the truth is "
-                  f"0) by {res.method} of {res.evidence.get('quantity')}")
+            print(f"  fusionlab sync: {res.clock} -> offset {res.offset_s * 1000:+.1f} ms "
+                  f"± {res.offset_sd_s * 1000:.1f} ms (95 % {lo * 1000:+.1f} .. {hi * 1000:+.1f} ms; "
+                  f"the lab recorded them in sync, so the truth is 0)"
+                  f" by {res.method} of {res.evidence.get('quantity')}")
         for clock, reasons in report.refused.items():
             print(f"  fusionlab sync refused {clock}: {reasons}")
         _print_info(session)
@@ -249,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subject-height-m", type=float, help="subject height (m): pixel-to-metre scale of video")
     p.add_argument("--calibration", help="camera calibration file (Sports2D/Pose2Sim TOML) for video")
     p.add_argument("--camera", help="camera name for video streams (default cam0)")
+    p.add_argument("--person", metavar="X,Y|X0,Y0,X1,Y1",
+                   help="video: the person to track, by a point or a box in pixels of the first frame in which "
+                        "anyone is found (default: the person who walks furthest across the image)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the session summary")
     p.set_defaults(func=cmd_ingest)
 

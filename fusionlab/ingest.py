@@ -160,6 +160,10 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
     options: dict[str, Any] = dict(reader_options or {})
     if prefix is not None:
         options["prefix"] = prefix
+    if session_path.is_file():
+        # readers that cache expensive results in the session (video pose, keyed by the video's SHA-256) look there
+        # first; the session is only read here, never written by the reader
+        options.setdefault("session_path", str(session_path))
     staging_dir = Path(tempfile.mkdtemp(prefix=f".{session_path.name}.staging-", dir=session_path.parent
                                         if session_path.parent.exists() else None))
     try:
