@@ -1,0 +1,1 @@
+"""Gait events and spatiotemporal parameters from every modality (see `fusionlab.gait.base`)."""

@@ -1,0 +1,101 @@
+"""Common types of the gait family: detector output, per-stride parameters, and the detector contract.
+
+Every modality module (``fusionlab.gait.forceplate``, ``markers``, ``imu_foot``, ``imu_back``, ``video``) exposes
+
+    detect(reader: SessionReader, **options) -> list[GaitResult]
+
+one `GaitResult` per analysed stream (or group of streams on one clock). A detector
+
+* reads streams with ``reader.read_stream(name)`` and returns events on the **stream's device clock**
+  (``Event.clock`` = the stream's clock id; `SessionReader.events` and `to_session` map them to the session clock);
+* never invents an event where the signal is unusable (gap, low visibility, saturated): it skips it and says so in
+  ``GaitResult.warnings``;
+* gives every event an ``sd_s`` (timing SD, s) from the detector's known error at that sampling rate and the local
+  signal quality (documented per detector);
+* never uses ``source="annotation"`` events (events stored in source files) as its own output; it may use them only
+  in tests and in ``fusionlab validate`` as reference;
+* sets ``Event.source`` to its family (``"forceplate"``, ``"markers"``, ``"imu"``, ``"video"``) and
+  ``Event.detector`` to ``"<algorithm> v<version>"`` (e.g. ``"zeni2008 v1"``).
+
+Spatiotemporal parameters are per stride (`Stride`): a stride of one side runs from one foot strike of that side to
+the next. Temporal parameters come from events alone (`fusionlab.gait.params.temporal_strides`); spatial ones
+(stride/step length, step width, speed) need positions and are filled by the modality that has them.
+
+Parameter names and units (SI inside; cadence in steps/min and percentages are the clinical conventions and are
+named so):
+
+    stride_time_s, step_time_s, cadence_steps_per_min, stance_pct, swing_pct, double_support_pct,
+    stride_length_m, step_length_m, step_width_m, gait_speed_m_per_s
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from fusionlab.model import Event
+
+__all__ = ["PARAMETERS", "GaitResult", "Stride", "Value"]
+
+PARAMETERS: dict[str, str] = {
+    "stride_time_s": "s",
+    "step_time_s": "s",
+    "cadence_steps_per_min": "steps/min",
+    "stance_pct": "% of stride",
+    "swing_pct": "% of stride",
+    "double_support_pct": "% of stride",
+    "stride_length_m": "m",
+    "step_length_m": "m",
+    "step_width_m": "m",
+    "gait_speed_m_per_s": "m/s",
+}
+"""Every spatiotemporal parameter fusionlab reports, with its unit."""
+
+
+@dataclass(frozen=True)
+class Value:
+    """A number with its standard deviation (same unit). ``sd`` is NaN when it cannot be estimated."""
+
+    value: float
+    sd: float = math.nan
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"value": _num(self.value), "sd": _num(self.sd)}
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass
+class Stride:
+    """One stride of one side: from a foot strike to the next foot strike of the same foot.
+
+    ``start_s`` and ``end_s`` are on the same clock as the events they come from (``clock``). ``params`` maps
+    parameter names of `PARAMETERS` to `Value`; a parameter the modality cannot give is absent, never 0.
+    """
+
+    side: str
+    start_s: float
+    end_s: float
+    clock: str
+    params: dict[str, Value] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"side": self.side, "start_s": self.start_s, "end_s": self.end_s, "clock": self.clock,
+                "params": {k: v.as_dict() for k, v in self.params.items()}}
+
+
+@dataclass
+class GaitResult:
+    """What one detector found in one stream (or group of streams on one clock)."""
+
+    source: str  # "forceplate", "markers", "imu", "video"
+    detector: str  # "<algorithm> v<version>"
+    streams: tuple[str, ...]
+    clock: str
+    events: list[Event] = field(default_factory=list)
+    strides: list[Stride] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. walkway axis, direction, treadmill, plate assignment
