@@ -1,10 +1,14 @@
 """Common types of the gait family: detector output, per-stride parameters, and the detector contract.
 
-Every modality module (``fusionlab.gait.forceplate``, ``markers``, ``imu_foot``, ``imu_back``, ``video``) exposes
+Every detector is a class in a private module of this package (``_forceplate.py``, ``_markers.py``,
+``_imu_foot.py``, ``_imu_back.py``, ``_video.py``), named after its family and method (``GaitForcePlate``,
+``GaitZeni``, ...), derived from `BaseGaitDetector`: parameters (with unit suffixes) only in ``__init__``, one
+verb
 
-    detect(reader: SessionReader, **options) -> list[GaitResult]
+    detector.detect(reader: SessionReader) -> Self      # results in detector.results_: list[GaitResult]
 
-one `GaitResult` per analysed stream (or group of streams on one clock). A detector
+one `GaitResult` per analysed stream (or group of streams on one clock); an empty list when the session has no
+stream the detector can use. A detector
 
 * reads streams with ``reader.read_stream(name)`` and returns events on the **stream's device clock**
   (``Event.clock`` = the stream's clock id; `SessionReader.events` and `to_session` map them to the session clock);
@@ -32,11 +36,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from fusionlab.model import Event
 
-__all__ = ["PARAMETERS", "GaitResult", "Stride", "Value"]
+if TYPE_CHECKING:
+    from fusionlab.persist import SessionReader
+
+__all__ = ["PARAMETERS", "BaseGaitDetector", "GaitResult", "Stride", "Value"]
 
 PARAMETERS: dict[str, str] = {
     "stride_time_s": "s",
@@ -99,3 +106,33 @@ class GaitResult:
     strides: list[Stride] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # e.g. walkway axis, direction, treadmill, plate assignment
+
+
+class BaseGaitDetector:
+    """Base of every gait event detector (see the module docstring for the contract).
+
+    Subclasses set ``source`` (``"forceplate"``, ``"markers"``, ``"imu"``, ``"video"``) and ``name`` (the algorithm,
+    e.g. ``"zeni2008"``) and ``version``, take their parameters in ``__init__`` (stored as attributes of the same
+    name, no validation or work there) and implement `detect`.
+    """
+
+    source: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+
+    results_: list[GaitResult]
+
+    @property
+    def detector_id(self) -> str:
+        """``"<name> v<version>"``, stored in every event's ``detector`` field."""
+        return f"{self.name} v{self.version}"
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters given to ``__init__`` (JSON-serialisable), stored with the results."""
+        import inspect
+
+        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
+
+    def detect(self, reader: SessionReader) -> Self:
+        """Find events (and per-stride parameters where the modality allows) in the session's streams."""
+        raise NotImplementedError
