@@ -113,7 +113,7 @@ class SyncEvents(BaseSynchronizer):
         candidates = candidates[np.abs(candidates) <= self.max_lag_s]
         if len(candidates) > 200:  # keep the offsets proposed most often (bins of half the tolerance)
             bins = np.round(candidates / (0.5 * self.tolerance_s))
-            values, first, counts = np.unique(bins, return_index=True, return_counts=True)
+            _values, first, counts = np.unique(bins, return_index=True, return_counts=True)
             candidates = candidates[first[np.argsort(counts)[::-1][:200]]]
         if len(candidates) == 0:
             raise SyncRefused("no events of the same kind and side on both clocks.",

@@ -21,6 +21,8 @@ from fusionlab.sync.base import SyncRefused, SyncResult
 
 __all__ = ["SyncReport", "parse_prior", "synchronize_session"]
 
+PRIOR_MIN_LAG_S = 0.05  # with a prior, the correlation search spans at least ± this around the prior offset
+
 
 @dataclass
 class SyncReport:
@@ -50,7 +52,8 @@ def parse_prior(text: str) -> tuple[str, float, float]:
     """Parse ``CLOCK=OFFSET±SD`` (or ``+-``), seconds: a known fixed offset of a device, e.g. its latency."""
     m = re.match(r"^(.+?)=([-+]?[0-9.eE-]+)\s*(?:±|\+-|\+/-)\s*([0-9.eE-]+)$", text.strip())
     if not m:
-        msg = f"Invalid value for '--prior'. Expected CLOCK=OFFSET±SD in seconds (e.g. video:cam=0.040±0.005), got {text!r}."
+        msg = (f"Invalid value for '--prior'. Expected CLOCK=OFFSET±SD in seconds (e.g. video:cam=0.040±0.005), "
+               f"got {text!r}.")
         raise ValidationError(msg)
     return m.group(1), float(m.group(2)), float(m.group(3))
 
@@ -152,7 +155,7 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
         if clock in anchors:
             continue
         result, reasons = _sync_one(clock, ref_clock, by_clock[clock], ref_signals, ref_trig,
-                                    [(t, y) for c, t, y in trig if c == clock], events)
+                                    [(t, y) for c, t, y in trig if c == clock], events, prior_map.get(clock))
         if clock in prior_map:
             mu, sd = prior_map[clock]
             if result is None:
@@ -170,7 +173,14 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
 
 def _sync_one(clock: str, ref_clock: str, streams: list[Stream], ref_signals: list[Any],
               ref_trig: list[tuple[np.ndarray, np.ndarray]], trig: list[tuple[np.ndarray, np.ndarray]],
-              events: dict[str, list[tuple[float, str]]]) -> tuple[SyncResult | None, dict[str, str]]:
+              events: dict[str, list[tuple[float, str]]],
+              prior: tuple[float, float] | None = None) -> tuple[SyncResult | None, dict[str, str]]:
+    """Best estimate for one clock: trigger, else cross-correlation, else events.
+
+    With a prior ``(mu, sd)`` on the offset, the cross-correlation searches only ``mu ± max(4 sd, PRIOR_MIN_LAG_S)``:
+    a rough known offset (a device latency, "started within 100 ms of the cameras") resolves the one-step
+    ambiguity of periodic gait, which the full ±15 s search refuses.
+    """
     reasons: dict[str, str] = {}
     if ref_trig and trig:
         try:
@@ -183,8 +193,18 @@ def _sync_one(clock: str, ref_clock: str, streams: list[Stream], ref_signals: li
     pairs = [(a, b) for b in target_signals for a in ref_signals if a.quantity == b.quantity]
     for a, b in pairs:
         try:
-            s = SyncCrossCorrelation().synchronize(a, b)
-            candidates.append(s.result(clock, ref_clock, "cross_correlation"))
+            if prior is None:
+                s = SyncCrossCorrelation().synchronize(a, b)
+                candidates.append(s.result(clock, ref_clock, "cross_correlation"))
+            else:
+                mu, sd = prior
+                s = SyncCrossCorrelation(max_lag_s=max(4.0 * sd, PRIOR_MIN_LAG_S)).synchronize(
+                    a, b._replace(t=b.t + mu))
+                r = s.result(clock, ref_clock, "cross_correlation")
+                # t_ref = o + (t + mu)(1 + d) = (o + mu (1 + d)) + t (1 + d)
+                candidates.append(SyncResult(**{**r.__dict__, "offset_s": r.offset_s + mu * (1 + r.drift_ppm * 1e-6),
+                                                 "evidence": {**r.evidence, "search": f"prior {mu:+.3f} s ± "
+                                                              f"{max(4.0 * sd, PRIOR_MIN_LAG_S):.3f} s"}}))
         except SyncRefused as e:
             reasons[f"cross_correlation {b.quantity}"] = str(e)
     if candidates:

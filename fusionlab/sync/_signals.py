@@ -12,6 +12,13 @@ quantity are correlated. Quantities:
     (px/s, image y points down so the sign is flipped). Correlation does not care about the scale.
 ``vertical_grf``
     Sum of the vertical ground reaction forces of all plates of one clock (N).
+``body_vertical_acceleration``
+    Vertical acceleration of the body's centre of mass, three ways: from force plates that carry the subject the
+    whole time (treadmill, instrumented walkway: summed Fz / body weight - 1, in g; plates that see only some
+    steps of an overground walk give no such signal, since the force off the plates is unknown); from the
+    pelvis markers (mean of ASIS, PSIS or sacrum markers, lab vertical, low-passed at 6 Hz and differentiated
+    twice, m/s^2); from a lower-back IMU (norm of the accelerometer, m/s^2: the specific force is dominated by
+    gravity plus the vertical acceleration, so its norm follows the vertical acceleration).
 """
 
 from __future__ import annotations
@@ -25,7 +32,15 @@ from scipy import signal as sps
 from fusionlab.model import Stream
 from fusionlab.sync.base import Signal
 
-__all__ = ["FOOT_MARKERS", "forceplate_signals", "imu_signals", "marker_signals", "signals_of", "video_signals"]
+__all__ = ["FOOT_MARKERS", "PELVIS_MARKERS", "find_pelvis_markers", "forceplate_signals", "imu_signals",
+           "marker_signals", "signals_of", "video_signals"]
+
+PELVIS_MARKERS = ("asi", "asis", "psi", "psis")  # side-prefixed (LASI, RPSIS, ...)
+SACRUM_MARKERS = ("sacr", "sacrum", "sac", "sacrm")  # unsided
+BACK_PLACEMENTS = ("lower_back", "pelvis", "sacrum", "lumbar")
+FULL_SUPPORT_FRACTION = 0.95  # plates carry the subject in at least this fraction of samples: treadmill/walkway
+SUPPORT_THRESHOLD_N = 20.0
+PELVIS_CUTOFF_HZ = 6.0  # pelvis positions are differentiated twice: smoother than the 15 Hz used for velocities
 
 # normalised marker-name stems (lowercase, subject prefix and separators removed, side letter removed)
 FOOT_MARKERS = {
@@ -59,6 +74,14 @@ def find_foot_markers(channels: tuple[str, ...]) -> dict[str, dict[str, str]]:
             if stem in stems and role not in out.get(side, {}):
                 out.setdefault(side, {})[role] = ch
     return out
+
+
+def find_pelvis_markers(channels: tuple[str, ...]) -> list[str]:
+    """The pelvis markers among ``channels``: both ASIS and both PSIS when present, else the sacrum marker."""
+    sided = [ch for ch in channels if (hit := _side_of(ch)) is not None and hit[1] in PELVIS_MARKERS]
+    if len(sided) >= 2:
+        return sided
+    return [ch for ch in channels if _norm_name(ch) in SACRUM_MARKERS][:1]
 
 
 def _smooth(x: NDArray[np.float64], rate_hz: float, cutoff_hz: float = 15.0) -> NDArray[np.float64]:
@@ -115,7 +138,11 @@ def imu_signals(stream: Stream) -> list[Signal]:
         return []
     placement = str(stream.meta.get("placement", stream.frame.split(":", 1)[-1]))
     gyr = stream.channel("gyr")
-    return [Signal(stream.times(), np.linalg.norm(gyr, axis=1), f"angular_speed:{placement}", f"{stream.name}:gyr")]
+    out = [Signal(stream.times(), np.linalg.norm(gyr, axis=1), f"angular_speed:{placement}", f"{stream.name}:gyr")]
+    if placement in BACK_PLACEMENTS and "acc" in stream.channels:
+        out.append(Signal(stream.times(), np.linalg.norm(stream.channel("acc"), axis=1),
+                          "body_vertical_acceleration", f"{stream.name}:acc"))
+    return out
 
 
 def _up_axis(stream: Stream) -> int:
@@ -136,12 +163,18 @@ def marker_signals(stream: Stream) -> list[Signal]:
     if stream.modality != "markers" or stream.data.ndim != 3:
         return []
     feet = find_foot_markers(stream.channels)
-    if not feet:
+    pelvis = find_pelvis_markers(stream.channels)
+    if not feet and not pelvis:
         return []
     t = stream.times()
     rate = float(stream.rate_hz) if stream.rate_hz else 1.0 / float(np.median(np.diff(t)))
     out: list[Signal] = []
     up = _up_axis(stream)
+    if pelvis:
+        z = np.mean([stream.channel(ch)[:, up] for ch in pelvis], axis=0)  # NaN where any marker is missing
+        zs = _smooth(z, rate, PELVIS_CUTOFF_HZ)
+        acc = np.gradient(np.gradient(zs, t), t)
+        out.append(Signal(t, acc, "body_vertical_acceleration", f"{stream.name}:{'+'.join(pelvis)}"))
     for side, roles in sorted(feet.items()):
         pts = [_smooth(stream.channel(roles[r]), rate) for r in ("toe", "heel", "mt5") if r in roles]
         if len(pts) >= 2:
@@ -175,7 +208,8 @@ def video_signals(stream: Stream) -> list[Signal]:
 
 
 def forceplate_signals(streams: list[Stream]) -> list[Signal]:
-    """``vertical_grf``: the summed |Fz| of all force-plate streams on one clock, at a common rate."""
+    """``vertical_grf`` (the summed |Fz| of all force-plate streams on one clock, at a common rate) and, when the
+    plates carry the subject continuously, ``body_vertical_acceleration``."""
     plates = [s for s in streams if s.modality == "forceplate" and "force" in s.channels and s.regular]
     if not plates:
         return []
@@ -183,7 +217,13 @@ def forceplate_signals(streams: list[Stream]) -> list[Signal]:
     total = np.zeros(len(t))
     for p in plates:
         total += np.interp(t, p.times(), np.nan_to_num(np.abs(p.channel("force")[:, 2])))
-    return [Signal(t, total, "vertical_grf", "+".join(p.name for p in plates))]
+    names = "+".join(p.name for p in plates)
+    out = [Signal(t, total, "vertical_grf", names)]
+    if np.mean(total > SUPPORT_THRESHOLD_N) >= FULL_SUPPORT_FRACTION:
+        weight = float(np.median(total[total > SUPPORT_THRESHOLD_N]))
+        acc = np.where(total > SUPPORT_THRESHOLD_N, total / weight - 1.0, np.nan)
+        out.append(Signal(t, acc, "body_vertical_acceleration", names))
+    return out
 
 
 def signals_of(streams: list[Stream]) -> list[Signal]:
