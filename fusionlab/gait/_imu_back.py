@@ -1,0 +1,320 @@
+"""Gait events and step parameters from one IMU on the lower back (McCamley-style contacts, inverted pendulum).
+
+See `GaitLowerBackImu` and docs/gait-imu.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import butter, filtfilt, find_peaks
+
+from fusionlab.gait._imu_foot import finite_segments, saturation_mask
+from fusionlab.gait.base import BaseGaitDetector, GaitResult, Stride, Value
+from fusionlab.model import Event
+from fusionlab.units import GRAVITY_MS2
+
+if TYPE_CHECKING:
+    from fusionlab.model import Stream
+    from fusionlab.persist import SessionReader
+
+__all__ = ["GaitLowerBackImu"]
+
+# Foot-strike timing error measured on the Mobilise-D example (HA/001, 100 Hz) against INDIP: robust SD of the
+# detector-minus-reference difference (docs/gait-imu.md).
+_SD_IC_S = 0.025
+# Zijlstra & Hof (2003) correction factor of the inverted-pendulum step length and its spread (relative SD).
+_PENDULUM_FACTOR = 1.25
+_PENDULUM_REL_SD = 0.10
+# Sensor height as a fraction of stature when only the stature is known (Mobilise-D: sensor at ~L5).
+_SENSOR_HEIGHT_PER_STATURE = 0.53
+
+
+class GaitLowerBackImu(BaseGaitDetector):
+    """Foot strikes (with left/right), walking bouts, cadence, step and stride parameters from a lower-back IMU.
+
+    1. Vertical axis: the mean specific-force direction of the recording (gravity; the sensor's orientation on the
+       back may differ between sensors and subjects). ``a_v`` = acceleration along it minus g.
+    2. Steps: maxima of ``a_v`` smoothed with a Gaussian (SD ``smooth_coarse_s``), one per step (the
+       loading-response peak). Foot strike: the steepest rise of ``a_v`` smoothed with SD ``smooth_fine_s`` in the
+       ``search_window_s`` before each peak (McCamley et al. 2012 take the minimum of the Gaussian-differentiated
+       integral of ``a_v``, the same feature with the opposite sign convention of the vertical axis).
+    3. Walking bouts: runs of at least ``min_bout_steps`` steps whose intervals lie in ``step_time_range_s``,
+       separated by breaks longer than that; steps outside bouts are discarded (turning on the spot, shuffling).
+       ``reference_bouts=True`` uses the reference walking bouts stored in the session instead (validation only).
+    4. Left/right: the yaw rate (about the vertical axis), low-passed at ``lr_lowpass_hz``, at each foot strike
+       (McCamley 2012): negative is a left contact. Within a bout the sides are made to alternate, choosing the
+       phase that agrees with most of the per-step signs.
+    5. Step length (Zijlstra & Hof 2003): ``L = K * 2 * sqrt(2 * l * h - h**2)`` with ``h`` the vertical excursion
+       of the sensor during the step (``a_v`` double-integrated, high-passed at ``highpass_hz``), ``l`` the sensor
+       height and ``K`` = 1.25. Cadence per bout = 60 * (steps - 1) / (last - first foot strike).
+
+    Parameters
+    ----------
+    placements
+        Placements (``Stream.meta["placement"]``) to analyse.
+    sensor_height_m
+        Height of the sensor above the floor when standing (m), the pendulum length. None: the session metadata
+        ``sensor_height_m``, else 0.53 x ``height_m``; without either, no step length is given.
+    smooth_coarse_s, smooth_fine_s
+        Gaussian SDs (s) for step detection and for the foot-strike feature.
+    search_window_s
+        How far before a step peak the foot strike is searched (s).
+    min_peak_m_per_s2
+        Smallest step peak of the smoothed vertical acceleration (m/s²); weaker movement is not walking.
+    step_time_range_s
+        Accepted interval between consecutive foot strikes in a bout (s).
+    min_bout_steps
+        Smallest number of foot strikes in a walking bout.
+    lr_lowpass_hz
+        Low-pass cut-off of the yaw rate for the left/right assignment (Hz).
+    highpass_hz
+        High-pass cut-off of the double-integrated vertical acceleration (Hz).
+    reference_bouts
+        Use the session's reference walking bouts (``source="reference"`` events ``walking_bout_start``/``_end``)
+        instead of detecting bouts. Off by default; for validation of the contact detection alone.
+    gyr_range_rad_s, acc_range_m_per_s2
+        Sensor full scale (rad/s, m/s²) for saturation detection; None detects clipping plateaus instead.
+
+    Attributes
+    ----------
+    results_
+        One `GaitResult` per stream; ``meta["bouts"]`` lists the walking bouts (start_s, end_s, n_steps,
+        cadence_steps_per_min with SD, mean step length, speed).
+
+    Notes
+    -----
+    Event ``sd_s``: ``sqrt(0.025**2 + 1 / (12 * rate**2))`` (s), the spread measured against INDIP on the
+    Mobilise-D example; doubled for the first and last contact of a bout. Cadence SD per bout: from the event SDs
+    propagated through the span, and the step-to-step variability (SD of the step frequency / sqrt(n)).
+    Step-length SD: 10 % of the value (the spread of the pendulum correction factor) and the height uncertainty.
+
+    The Mobilise-D sensor frame (Palmerini et al. 2023): x vertical (up when standing, acc ~ +1 g), y
+    medio-lateral, z antero-posterior; this detector uses only the gravity direction, so other frames work too.
+
+    References
+    ----------
+    McCamley J. et al. (2012) An enhanced estimate of initial contact and final contact instants of time using
+    lower trunk inertial sensor data. Gait Posture 36(2):316-8. Zijlstra W., Hof A. L. (2003) Assessment of
+    spatio-temporal gait parameters from trunk accelerations during human walking. Gait Posture 18(2):1-10.
+    """
+
+    source = "imu"
+    name = "lowerback_mccamley_pendulum"
+    version = "1"
+
+    def __init__(self, *, placements: tuple[str, ...] = ("lower_back",), sensor_height_m: float | None = None,
+                 smooth_coarse_s: float = 0.06, smooth_fine_s: float = 0.04, search_window_s: float = 0.15,
+                 min_peak_m_per_s2: float = 0.3, step_time_range_s: tuple[float, float] = (0.25, 1.25),
+                 min_bout_steps: int = 4, lr_lowpass_hz: float = 2.0, highpass_hz: float = 0.5,
+                 reference_bouts: bool = False, gyr_range_rad_s: float | None = None,
+                 acc_range_m_per_s2: float | None = None) -> None:
+        self.placements = placements
+        self.sensor_height_m = sensor_height_m
+        self.smooth_coarse_s = smooth_coarse_s
+        self.smooth_fine_s = smooth_fine_s
+        self.search_window_s = search_window_s
+        self.min_peak_m_per_s2 = min_peak_m_per_s2
+        self.step_time_range_s = step_time_range_s
+        self.min_bout_steps = min_bout_steps
+        self.lr_lowpass_hz = lr_lowpass_hz
+        self.highpass_hz = highpass_hz
+        self.reference_bouts = reference_bouts
+        self.gyr_range_rad_s = gyr_range_rad_s
+        self.acc_range_m_per_s2 = acc_range_m_per_s2
+
+    def detect(self, reader: SessionReader) -> Self:
+        """Analyse every IMU stream whose placement is in ``placements``; results in ``results_``."""
+        self.results_ = []
+        height = self.sensor_height_m
+        height_note = "sensor_height_m parameter"
+        if height is None:
+            meta = reader.metadata
+            if isinstance(meta.get("sensor_height_m"), int | float):
+                height, height_note = float(meta["sensor_height_m"]), "session metadata sensor_height_m"
+            elif isinstance(meta.get("height_m"), int | float):
+                height = _SENSOR_HEIGHT_PER_STATURE * float(meta["height_m"])
+                height_note = "0.53 x session metadata height_m"
+        ref_bouts: list[tuple[float, float, str]] = []
+        if self.reference_bouts:
+            ev = reader.events(source="reference", clock="device")
+            starts = [e for e in ev if e.kind == "walking_bout_start"]
+            ends = [e for e in ev if e.kind == "walking_bout_end"]
+            for s in starts:
+                e = [x for x in ends if x.detector == s.detector and x.clock == s.clock and x.time_s > s.time_s]
+                if e:
+                    ref_bouts.append((s.time_s, min(x.time_s for x in e), s.clock))
+            # one reference system only: the first one found
+            if starts:
+                first = starts[0].detector
+                ref_bouts = [b for b, s in zip(ref_bouts, starts, strict=False) if s.detector == first]
+        for name in reader.find_streams(modality="imu"):
+            stream = reader.read_stream(name)
+            if str(stream.meta.get("placement", "")) not in self.placements or not stream.regular:
+                continue
+            bouts = [(a, b) for a, b, c in ref_bouts if c == stream.clock] if self.reference_bouts else None
+            res = self.detect_stream(stream, sensor_height_m=height, bouts=bouts)
+            res.meta["sensor_height_source"] = height_note if height is not None else "unknown"
+            self.results_.append(res)
+        return self
+
+    # ------------------------------------------------------------------------------------------------ one stream
+    def detect_stream(self, stream: Stream, *, sensor_height_m: float | None = None,
+                      bouts: list[tuple[float, float]] | None = None) -> GaitResult:
+        """Events, bouts and strides of one lower-back stream (``acc`` m/s², ``gyr`` rad/s channels).
+
+        ``bouts``: optional walking bouts ``(start_s, end_s)`` on the stream's clock to use instead of detecting
+        them.
+        """
+        rate = float(stream.rate_hz)  # type: ignore[arg-type]
+        result = GaitResult(source=self.source, detector=self.detector_id, streams=(stream.name,), clock=stream.clock,
+                            meta={"placement": stream.meta.get("placement"), "rate_hz": rate,
+                                  "params": self.get_params(), "sensor_height_m": sensor_height_m,
+                                  "bout_source": "reference (validation)" if bouts is not None else "detected"})
+        acc = np.asarray(stream.channel("acc"), dtype=np.float64)
+        gyr = np.asarray(stream.channel("gyr"), dtype=np.float64)
+        t = stream.times()
+        t0 = float(t[0]) if t.size else stream.start_s
+        sat = saturation_mask(gyr, self.gyr_range_rad_s) | saturation_mask(acc, self.acc_range_m_per_s2)
+        finite = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
+        usable = finite & ~sat
+        n_sat, n_gap = int(sat.sum()), int((~finite).sum())
+        result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, bouts=[])
+        if n_sat:
+            result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
+                                   "is placed in or next to them")
+        if n_gap:
+            result.warnings.append(f"{stream.name}: {n_gap} missing samples (NaN); no event is placed in a gap")
+        if usable.sum() < 2 * rate:
+            result.warnings.append(f"{stream.name}: less than 2 s of usable data; nothing detected")
+            return result
+        # 1. vertical axis from gravity
+        up = np.mean(acc[usable], axis=0)
+        up /= np.linalg.norm(up)
+        result.meta["vertical_axis_in_sensor_frame"] = [round(float(v), 4) for v in up]
+        a_v = acc @ up - GRAVITY_MS2
+        yaw = gyr @ up
+        # 2. steps and foot strikes, per usable segment
+        margin = round(0.2 * rate)
+        ics: list[float] = []
+        sig_c = self.smooth_coarse_s * rate
+        sig_f = self.smooth_fine_s * rate
+        yaw_lp = np.full(a_v.shape, np.nan)
+        for a, b in finite_segments(usable, int(2 * rate)):
+            x = a_v[a:b] - np.mean(a_v[a:b])
+            coarse = gaussian_filter1d(x, sig_c)
+            slope = gaussian_filter1d(x, sig_f, order=1)
+            peaks, _ = find_peaks(coarse, height=self.min_peak_m_per_s2, distance=max(1, int(0.25 * rate)),
+                                  prominence=self.min_peak_m_per_s2)
+            win = round(self.search_window_s * rate)
+            for p in peaks:
+                i0 = max(0, p - win)
+                k = i0 + int(np.argmax(slope[i0:p + 1]))
+                # sub-sample: parabola through the slope maximum
+                frac = 0.0
+                if 0 < k < len(slope) - 1:
+                    y0, y1, y2 = slope[k - 1], slope[k], slope[k + 1]
+                    den = y0 - 2 * y1 + y2
+                    frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+                idx = a + k + frac
+                if a + margin <= idx < b - margin:
+                    ics.append(idx)
+            b_lp, a_lp = butter(2, self.lr_lowpass_hz / (rate / 2))
+            yaw_lp[a:b] = filtfilt(b_lp, a_lp, yaw[a:b])
+        ic = np.unique(np.array(ics))
+        if ic.size and np.any(np.diff(ic) < 0.2 * rate):  # two features on one step: keep the first
+            keep = np.concatenate([[True], np.diff(ic) >= 0.2 * rate])
+            ic = ic[keep]
+        # 3. walking bouts
+        lo, hi = self.step_time_range_s
+        groups: list[NDArray[np.float64]] = []
+        if bouts is not None:
+            for bs, be in bouts:
+                sel = ic[(t0 + ic / rate >= bs - 0.1) & (t0 + ic / rate <= be + 0.1)]
+                if sel.size >= 2:
+                    groups.append(sel)
+        elif ic.size:
+            cut = np.flatnonzero((np.diff(ic) / rate > hi) | (np.diff(ic) / rate < lo)) + 1
+            groups = [g for g in np.split(ic, cut) if g.size >= self.min_bout_steps]
+        if not groups:
+            result.warnings.append(f"{stream.name}: no walking bout (fewer than {self.min_bout_steps} regular steps "
+                                   "in a row); no events")
+            return result
+        height = sensor_height_m
+        for g in groups:
+            self._bout(stream, result, g, a_v, yaw_lp, rate, t0, height)
+        result.events.sort(key=lambda e: e.time_s)
+        return result
+
+    def _bout(self, stream: Stream, result: GaitResult, g: NDArray[np.float64], a_v: NDArray[np.float64],
+              yaw_lp: NDArray[np.float64], rate: float, t0: float, height: float | None) -> None:
+        n = g.size
+        # 4. left/right: per-step sign of the yaw rate, forced to alternate
+        signs = np.array([np.interp(i, np.arange(yaw_lp.size), yaw_lp) for i in g])
+        alt = (-1.0) ** np.arange(n)
+        score = float(np.nansum(alt * np.sign(signs)))
+        first_left = score < 0  # negative yaw at even steps -> even steps are left
+        sides = [("left" if (k % 2 == 0) == first_left else "right") for k in range(n)]
+        agreement = float(np.mean([(s < 0) == (side == "left") for s, side in zip(signs, sides, strict=True)]))
+        q = 1.0 / (12.0 * rate * rate)
+        sds = np.full(n, math.sqrt(_SD_IC_S**2 + q))
+        sds[[0, -1]] *= 2
+        times = t0 + g / rate
+        for tk, side, sd in zip(times, sides, sds, strict=True):
+            result.events.append(Event(time_s=float(tk), kind="foot_strike", side=side, source=self.source,
+                                       sd_s=float(sd), label=f"{side} IC", clock=stream.clock,
+                                       detector=self.detector_id))
+        # 5. step lengths (inverted pendulum)
+        step_t = np.diff(times)
+        lengths = np.full(n - 1, np.nan)
+        len_sd = np.full(n - 1, np.nan)
+        if height is not None and height > 0:
+            i0, i1 = int(g[0]), math.ceil(g[-1]) + 1
+            x = a_v[i0:i1]
+            if np.all(np.isfinite(x)) and x.size > 20:
+                b_hp, a_hp = butter(2, self.highpass_hz / (rate / 2), btype="high")
+                pad = min(3 * max(len(a_hp), len(b_hp)), x.size - 1)
+                v = filtfilt(b_hp, a_hp, np.cumsum(x) / rate, padlen=pad)
+                z = filtfilt(b_hp, a_hp, np.cumsum(v) / rate, padlen=pad)
+                for k in range(n - 1):
+                    s0, s1 = round(g[k]) - i0, round(g[k + 1]) - i0 + 1
+                    h = float(np.max(z[s0:s1]) - np.min(z[s0:s1]))
+                    arg = 2 * height * h - h * h
+                    if arg > 0:
+                        lengths[k] = _PENDULUM_FACTOR * 2 * math.sqrt(arg)
+                        len_sd[k] = _PENDULUM_REL_SD * lengths[k]
+        # cadence per bout, with SD
+        span = times[-1] - times[0]
+        cadence = 60.0 * (n - 1) / span
+        sd_span = math.hypot(sds[0], sds[-1])
+        freq = 60.0 / step_t
+        cad_sd = math.hypot(cadence * sd_span / span, float(np.std(freq, ddof=1)) / math.sqrt(n - 1) if n > 2 else 0)
+        step_len = float(np.nanmean(lengths)) if np.isfinite(lengths).any() else math.nan
+        result.meta["bouts"].append({
+            "start_s": float(times[0]), "end_s": float(times[-1]), "n_steps": int(n),
+            "cadence_steps_per_min": Value(cadence, cad_sd).as_dict(),
+            "step_length_m": Value(step_len, _PENDULUM_REL_SD * step_len).as_dict(),
+            "gait_speed_m_per_s": Value(step_len * cadence / 60.0,
+                                        _PENDULUM_REL_SD * step_len * cadence / 60.0).as_dict(),
+            "left_right_sign_agreement": agreement})
+        # strides: foot strike k to k + 2 (same side)
+        for k in range(n - 2):
+            dur = times[k + 2] - times[k]
+            sd_t = math.hypot(sds[k], sds[k + 2])
+            params: dict[str, Any] = {
+                "stride_time_s": Value(dur, sd_t),
+                "step_time_s": Value(step_t[k], math.hypot(sds[k], sds[k + 1])),
+                "cadence_steps_per_min": Value(120.0 / dur, 120.0 * sd_t / dur**2),
+            }
+            if np.isfinite(lengths[k]) and np.isfinite(lengths[k + 1]):
+                sl = lengths[k] + lengths[k + 1]
+                sl_sd = math.hypot(len_sd[k], len_sd[k + 1])
+                params["stride_length_m"] = Value(sl, sl_sd)
+                params["step_length_m"] = Value(lengths[k], len_sd[k])
+                params["gait_speed_m_per_s"] = Value(sl / dur, sl_sd / dur)
+            result.strides.append(Stride(side=sides[k], start_s=float(times[k]), end_s=float(times[k + 2]),
+                                         clock=stream.clock, params=params))
