@@ -174,6 +174,147 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return EXIT_OK if not report.refused else EXIT_DATA_ERROR
 
 
+# ---------------------------------------------------------------------------------------------------- gait
+def _event_json(e: Any, stream: str | None = None) -> dict[str, Any]:
+    d = {"time_s": e.time_s, "sd_s": e.sd_s, "side": e.side, "kind": e.kind, "source": e.source,
+         "detector": e.detector}
+    if stream is not None:
+        d["stream"] = stream
+    return d
+
+
+def gait_events(session: str | Path, source: str = "all", *, store: bool = True,
+                notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """What ``fusionlab events`` prints as JSON: detector events and source-file annotations, session clock."""
+    from fusionlab.gait._detect import SOURCES, detect_session, find_detectors, store_results, to_session_events
+    from fusionlab.persist import open_session
+
+    notes = notes if notes is not None else []
+    with open_session(session) as r:
+        results = detect_session(r, source, notes=notes)
+        clocks = r.clocks()
+        annotations = [e for e in r.events(source="annotation") if e.kind in ("foot_strike", "foot_off")
+                       and e.side in ("left", "right")]
+    if store:
+        ran = [(c.source, f"{c.name} v{c.version}") for c in find_detectors(source)]
+        store_results(session, results, ran=ran)
+    out = [_event_json(e) for e in annotations]
+    for res in results:
+        if res.source not in SOURCES:
+            continue
+        out += [_event_json(e, ",".join(res.streams)) for e in to_session_events(res.events, clocks)
+                if e.source != "annotation"]
+    return sorted(out, key=lambda d: (d["time_s"], d["source"]))
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    notes: list[str] = []
+    events = gait_events(args.session, args.source, store=not args.no_store, notes=notes)
+    for n in notes:
+        _warn(n)
+    if args.json:
+        print(json.dumps(json_safe(events), indent=2, allow_nan=False))
+        return EXIT_OK
+    print(f"{'time s':>9s} {'sd ms':>6s}  {'side':5s} {'kind':11s} {'source':10s} detector")
+    for e in events:
+        sd = "-" if not math.isfinite(e["sd_s"]) else f"{1000 * e['sd_s']:.0f}"
+        print(f"{e['time_s']:9.3f} {sd:>6s}  {e['side']:5s} {e['kind']:11s} {e['source']:10s} {e['detector']}")
+    n_det = sum(e["source"] != "annotation" for e in events)
+    print(f"{n_det} detected event(s), {len(events) - n_det} annotation(s) from the source files"
+          + ("" if args.no_store else f"; detected events stored in {args.session}"))
+    return EXIT_OK
+
+
+def gait_params(session: str | Path, source: str = "all", *, notes: list[str] | None = None) -> dict[str, Any]:
+    """The JSON form of ``fusionlab params`` (docs/gait.md)."""
+    from fusionlab.gait._detect import detect_session, detector_strides
+    from fusionlab.gait._params import summarise, temporal_strides
+    from fusionlab.persist import open_session
+
+    notes = notes if notes is not None else []
+    with open_session(session) as r:
+        results = detect_session(r, source, notes=notes)
+        clocks = r.clocks()
+        annotations = r.events(source="annotation")
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for res in results:
+        groups.setdefault((res.source, res.detector), []).append(res)
+    out = []
+    ann = temporal_strides(annotations, "session")
+    if ann and source == "all":
+        out.append({"source": "annotation", "detector": "", "streams": [], "n_strides": len(ann),
+                    "parameters": summarise(ann)})
+    for (src, det), group in groups.items():
+        strides = detector_strides(group, clocks)
+        out.append({"source": src, "detector": det, "streams": sorted({s for g in group for s in g.streams}),
+                    "n_strides": len(strides), "parameters": summarise(strides)})
+    return {"session": str(session), "sources": out, "notes": notes}
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from fusionlab.gait.base import PARAMETERS
+
+    report = gait_params(args.session, args.source)
+    if args.json:
+        print(json.dumps(json_safe(report), indent=2, allow_nan=False))
+        return EXIT_OK
+    for n in report["notes"]:
+        _warn(n)
+    for src in report["sources"]:
+        print(f"{src['source']} {src['detector']} ({src['n_strides']} strides"
+              + (f"; {', '.join(src['streams'])}" if src["streams"] else "") + ")")
+        print(f"  {'parameter':24s} {'left mean ± SD':>18s} {'CV%':>5s} {'n':>3s}  {'right mean ± SD':>18s} "
+              f"{'CV%':>5s} {'n':>3s}  {'SI %':>12s}")
+        for p, v in src["parameters"].items():
+            cells = []
+            for side in ("left", "right"):
+                st = v[side]
+                cells.append(f"{_fmt(st['mean'], '.3f'):>8s} ± {_fmt(st['sd'], '.3f'):<7s} "
+                             f"{_fmt(st['cv_pct'], '.1f'):>5s} {st['n']:3d}")
+            si = v["symmetry_index_pct"]
+            print(f"  {p:24s} {cells[0]}  {cells[1]}  {_fmt(si['value'], '.1f'):>5s} ± {_fmt(si['sd'], '.1f'):<5s}"
+                  f"  {PARAMETERS.get(p, '')}")
+    if not report["sources"]:
+        print("no strides: no detector found gait events in this session")
+    return EXIT_OK
+
+
+def _print_validation(report: dict[str, Any]) -> None:
+    print(f"reference: {report['reference']}   tolerance: {1000 * report['tolerance_s']:.0f} ms   "
+          f"sessions: {len(report['sessions'])}")
+    for s in report["sessions"]:
+        for n in s["notes"]:
+            print(f"  note ({Path(s['path']).name}): {n}")
+    print(f"\n{'source/detector':28s} {'kind':12s} {'n ref':>5s} {'n det':>5s} {'prec':>5s} {'recall':>6s} "
+          f"{'med |e| ms':>10s} {'p95 |e| ms':>10s} {'bias ms':>8s}")
+    for c in report["comparisons"]:
+        for kind, m in c["events"].items():
+            def ms(x: float | None) -> str:
+                return "-" if x is None else f"{1000 * x:.1f}"
+
+            print(f"{c['source'] + '/' + c['detector']:28s} {kind:12s} {m['n_reference']:5d} {m['n_detected']:5d} "
+                  f"{_fmt(m['precision'], '.2f'):>5s} {_fmt(m['recall'], '.2f'):>6s} "
+                  f"{ms(m['median_abs_error_s']):>10s} {ms(m['p95_abs_error_s']):>10s} {ms(m['mean_error_s']):>8s}")
+    print(f"\n{'source/detector':28s} {'parameter':24s} {'n':>4s} {'bias':>8s} {'95% LoA':>19s} {'ICC(2,1)':>8s}")
+    for c in report["comparisons"]:
+        for p, a in c["parameters"].items():
+            loa = f"{_fmt(a['loa_low'], '.3f')} .. {_fmt(a['loa_high'], '.3f')}"
+            print(f"{c['source'] + '/' + c['detector']:28s} {p:24s} {a['n']:4d} {_fmt(a['bias'], '.3f'):>8s} "
+                  f"{loa:>19s} {_fmt(a['icc_a1'], '.2f'):>8s}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fusionlab.gait._validate import validate_sessions
+
+    report = validate_sessions(args.sessions, args.reference, tolerance_s=args.tolerance_ms / 1000.0,
+                               source=args.source)
+    if args.json:
+        print(json.dumps(json_safe(report), indent=2, allow_nan=False))
+    else:
+        _print_validation(report)
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------------- export
 def cmd_export(args: argparse.Namespace) -> int:
     from fusionlab.adapters.c3d import write_c3d
@@ -293,6 +434,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="report only, store nothing")
     p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/sync.md)")
     p.set_defaults(func=cmd_sync)
+
+    sources = ("all", "forceplate", "markers", "imu", "video")
+    p = sub.add_parser("events", help="detect gait events (foot strike, foot off) and store them in the session",
+                       description="Run every available gait-event detector of the chosen source on the session, "
+                                   "store the events (/events/<source>, replacing a previous run of the same "
+                                   "detector) and the per-stride parameters (/derived/gait_*), and print the events "
+                                   "on the session clock with the annotations of the source files "
+                                   "(source 'annotation', never detector output). JSON: docs/gait.md.")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--source", default="all", choices=sources, help="detector family (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/gait.md)")
+    p.add_argument("--no-store", action="store_true", help="print only, do not change the session")
+    p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("params", help="spatiotemporal gait parameters per source and side",
+                       description="Per source (and the source-file annotations), per side: each parameter's "
+                                   "mean ± SD, CV and number of strides, and the left/right symmetry index. "
+                                   "JSON: docs/gait.md.")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--source", default="all", choices=sources, help="detector family (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/gait.md)")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("validate", help="agreement of detected gait events and parameters with a reference",
+                       description="For each detector: precision, recall, median and 95th-percentile timing error "
+                                   "per event kind against the reference (same side and kind, nearest within the "
+                                   "tolerance, one-to-one; precision only inside the reference's span per side), "
+                                   "and per-parameter bias, 95 % limits of agreement and ICC(2,1), pooled over all "
+                                   "sessions given. JSON: docs/gait.md.")
+    p.add_argument("sessions", nargs="+", metavar="SESSION.h5")
+    p.add_argument("--reference", default="annotation",
+                   help="annotation (source-file events; default), forceplate, markers, imu, video, "
+                        "FAMILY/DETECTOR, or a stream name")
+    p.add_argument("--source", default="all", choices=sources, help="compare only this family (default: all)")
+    p.add_argument("--tolerance-ms", type=float, default=100.0, help="matching tolerance (default 100 ms)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/gait.md)")
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
                        description="Write the marker and model-output points, the analog channels and the events "

@@ -1,0 +1,318 @@
+"""Agreement of detected gait events and parameters with a reference (annotations, another modality, a stream).
+
+Event matching (`match_events`)
+    For each side and kind separately, a detected event and a reference event match when they are within
+    ``tolerance_s`` (default 0.1 s); pairs are taken one-to-one, smallest absolute difference first (greedy on the
+    sorted list of candidate pairs). Reference events without a match are misses (false negatives).
+Precision only where the reference looked
+    Reference event lists rarely cover a whole recording (C3D annotations mark a few strides; a force plate sees
+    one contact). Per side, the reference's *covered span* is ``[first - tolerance, last + tolerance]`` of its
+    events of that side (all kinds); a detected event outside it is neither a true nor a false positive.
+    ``precision = matched / detected inside the span``, ``recall = matched / reference events``.
+Timing error
+    Signed error = detected - reference (s); reported: median and 95th percentile of the absolute error, and
+    the mean signed error (bias), per kind and over both kinds.
+Parameter agreement (`agreement`)
+    Strides of the compared source and of the reference are paired by side and start time (within the matching
+    tolerance, one-to-one). For each parameter with at least two pairs: bias = mean(d), d = compared - reference;
+    95 % limits of agreement ``bias ± 1.96 SD(d)`` (Bland & Altman 1986); ICC(2,1) absolute agreement (`icc_a1`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fusionlab.gait.base import PARAMETERS, Stride
+from fusionlab.model import Event
+
+__all__ = ["KINDS", "EventMatch", "agreement", "event_metrics", "icc_a1", "limits_of_agreement", "match_events",
+           "match_strides"]
+
+KINDS: tuple[str, ...] = ("foot_strike", "foot_off")
+SIDES: tuple[str, ...] = ("left", "right")
+TOLERANCE_S = 0.1
+
+
+@dataclass
+class EventMatch:
+    """Result of matching one list of detected events to one reference list (one session or pooled)."""
+
+    pairs: list[tuple[Event, Event]] = field(default_factory=list)  # (detected, reference)
+    missed: list[Event] = field(default_factory=list)  # reference events without a match
+    extra: list[Event] = field(default_factory=list)  # detected events inside the span without a match
+    outside: list[Event] = field(default_factory=list)  # detected events outside the reference's span
+
+    def extend(self, other: EventMatch) -> None:
+        """Pool another match (another session) into this one."""
+        self.pairs += other.pairs
+        self.missed += other.missed
+        self.extra += other.extra
+        self.outside += other.outside
+
+
+def _gait(events: Sequence[Event]) -> list[Event]:
+    return [e for e in events if e.kind in KINDS and e.side in SIDES]
+
+
+def _greedy_pairs(a: Sequence[float], b: Sequence[float], tolerance_s: float) -> list[tuple[int, int]]:
+    """One-to-one pairs (i, j) with ``|a_i - b_j| <= tolerance_s``, smallest difference first."""
+    cands = sorted((abs(x - y), i, j) for i, x in enumerate(a) for j, y in enumerate(b) if abs(x - y) <= tolerance_s)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    out = []
+    for _, i, j in cands:
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            out.append((i, j))
+    return out
+
+
+def match_events(detected: Sequence[Event], reference: Sequence[Event], *,
+                 tolerance_s: float = TOLERANCE_S) -> EventMatch:
+    """Match detected to reference events (same side and kind, one-to-one, nearest within ``tolerance_s``).
+
+    Both lists must be on the same clock (normally the session clock). See the module docstring.
+    """
+    det, ref = _gait(detected), _gait(reference)
+    out = EventMatch()
+    for side in SIDES:
+        ref_side = [e.time_s for e in ref if e.side == side]
+        span = (min(ref_side) - tolerance_s, max(ref_side) + tolerance_s) if ref_side else None
+        for kind in KINDS:
+            d = sorted((e for e in det if e.side == side and e.kind == kind), key=lambda e: e.time_s)
+            r = sorted((e for e in ref if e.side == side and e.kind == kind), key=lambda e: e.time_s)
+            inside = [e for e in d if span is not None and span[0] <= e.time_s <= span[1]]
+            out.outside += [e for e in d if not (span is not None and span[0] <= e.time_s <= span[1])]
+            pairs = _greedy_pairs([e.time_s for e in inside], [e.time_s for e in r], tolerance_s)
+            out.pairs += [(inside[i], r[j]) for i, j in pairs]
+            out.missed += [e for j, e in enumerate(r) if j not in {p[1] for p in pairs}]
+            out.extra += [e for i, e in enumerate(inside) if i not in {p[0] for p in pairs}]
+    return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def event_metrics(match: EventMatch) -> dict[str, dict[str, Any]]:
+    """Precision, recall and timing error per kind (``"foot_strike"``, ``"foot_off"``) and ``"all"``.
+
+    Returns
+    -------
+    dict
+        ``{kind: {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
+        "p95_abs_error_s", "mean_error_s"}}``; None (JSON null) where undefined (no events).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for kind in (*KINDS, "all"):
+        def keep(e: Event, kind: str = kind) -> bool:
+            return kind == "all" or e.kind == kind
+
+        pairs = [(d, r) for d, r in match.pairs if keep(r)]
+        n_missed = sum(keep(e) for e in match.missed)
+        n_extra = sum(keep(e) for e in match.extra)
+        err = np.array([d.time_s - r.time_s for d, r in pairs], dtype=np.float64)
+        n_ref = len(pairs) + n_missed
+        n_det = len(pairs) + n_extra
+        out[kind] = {
+            "n_reference": n_ref,
+            "n_detected": n_det,
+            "n_matched": len(pairs),
+            "precision": _num(len(pairs) / n_det) if n_det else None,
+            "recall": _num(len(pairs) / n_ref) if n_ref else None,
+            "median_abs_error_s": _num(float(np.median(np.abs(err)))) if err.size else None,
+            "p95_abs_error_s": _num(float(np.percentile(np.abs(err), 95))) if err.size else None,
+            "mean_error_s": _num(float(np.mean(err))) if err.size else None,
+        }
+    return out
+
+
+def match_strides(strides: Sequence[Stride], reference: Sequence[Stride], *,
+                  tolerance_s: float = TOLERANCE_S) -> list[tuple[Stride, Stride]]:
+    """Pairs (compared, reference) of strides of the same side whose starts are within ``tolerance_s``."""
+    out = []
+    for side in SIDES:
+        a = [s for s in strides if s.side == side]
+        b = [s for s in reference if s.side == side]
+        out += [(a[i], b[j]) for i, j in _greedy_pairs([s.start_s for s in a], [s.start_s for s in b], tolerance_s)]
+    return out
+
+
+def icc_a1(ratings: ArrayLike) -> float:
+    """ICC(2,1): two-way random effects, absolute agreement, single measurement (McGraw & Wong ICC(A,1)).
+
+    Parameters
+    ----------
+    ratings
+        ``(n, k)`` array: n targets (strides) rated by k raters (methods); no NaN.
+
+    Returns
+    -------
+    float
+        NaN when n < 2 or the denominator is 0.
+
+    Notes
+    -----
+    Shrout & Fleiss (1979), case 2; McGraw & Wong (1996), ICC(A,1). With grand mean ``m``, row (target) means
+    ``r_i`` and column (rater) means ``c_j``::
+
+        MSR = k * sum_i (r_i - m)^2 / (n - 1)                          # between targets
+        MSC = n * sum_j (c_j - m)^2 / (k - 1)                          # between raters
+        MSE = sum_ij (x_ij - r_i - c_j + m)^2 / ((n - 1)(k - 1))        # residual
+        ICC(2,1) = (MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n)
+
+    On Shrout & Fleiss's Table 2 (6 targets, 4 judges) this gives 0.29.
+    """
+    x = np.asarray(ratings, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2 or not np.all(np.isfinite(x)):
+        return math.nan
+    n, k = x.shape
+    m = x.mean()
+    r = x.mean(axis=1)
+    c = x.mean(axis=0)
+    msr = k * np.sum((r - m) ** 2) / (n - 1)
+    msc = n * np.sum((c - m) ** 2) / (k - 1)
+    mse = np.sum((x - r[:, None] - c[None, :] + m) ** 2) / ((n - 1) * (k - 1))
+    den = msr + (k - 1) * mse + k * (msc - mse) / n
+    return float((msr - mse) / den) if den != 0 else math.nan
+
+
+def limits_of_agreement(compared: ArrayLike, reference: ArrayLike) -> dict[str, float | None]:
+    """Bland-Altman bias and 95 % limits of agreement of ``compared - reference``.
+
+    ``bias = mean(d)``, ``sd = SD(d)`` (ddof = 1), ``loa = bias ± 1.96 sd``.
+    """
+    d = np.asarray(compared, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    n = d.size
+    bias = float(np.mean(d)) if n else math.nan
+    sd = float(np.std(d, ddof=1)) if n >= 2 else math.nan
+    return {"n": n, "bias": _num(bias), "sd_difference": _num(sd), "loa_low": _num(bias - 1.96 * sd),
+            "loa_high": _num(bias + 1.96 * sd)}
+
+
+def agreement(pairs: Sequence[tuple[Stride, Stride]]) -> dict[str, dict[str, Any]]:
+    """Per-parameter agreement over paired strides: n, means, bias, 95 % limits of agreement, ICC(2,1).
+
+    Only parameters present (finite) in both strides of a pair count; parameters with fewer than 2 pairs are
+    reported with n and null statistics.
+    """
+    names = [p for p in PARAMETERS if any(p in a.params and p in b.params for a, b in pairs)]
+    out: dict[str, dict[str, Any]] = {}
+    for p in names:
+        xy = [(a.params[p].value, b.params[p].value) for a, b in pairs if p in a.params and p in b.params
+              and math.isfinite(a.params[p].value) and math.isfinite(b.params[p].value)]
+        arr = np.array(xy, dtype=np.float64).reshape(-1, 2)
+        entry: dict[str, Any] = {"unit": PARAMETERS[p],
+                                 "mean_compared": _num(float(arr[:, 0].mean())) if len(arr) else None,
+                                 "mean_reference": _num(float(arr[:, 1].mean())) if len(arr) else None}
+        entry.update(limits_of_agreement(arr[:, 0], arr[:, 1]))
+        entry["icc_a1"] = _num(icc_a1(arr)) if len(arr) >= 2 else None
+        out[p] = entry
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- sessions
+def _reference_keys(reference: str, keys: Sequence[tuple[str, str]], streams: dict[tuple[str, str], set[str]]
+                    ) -> list[tuple[str, str]]:
+    """Which detector outputs form the reference: a family (its first detector), ``family/detector``, a stream."""
+    if "/" in reference:
+        fam, det = reference.split("/", 1)
+        return [k for k in keys if k == (fam, det)]
+    fam_keys = [k for k in keys if k[0] == reference]
+    if fam_keys:
+        return fam_keys[:1]
+    return [k for k in keys if reference in streams[k]]
+
+
+def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, tolerance_s: float = TOLERANCE_S,
+                      source: str = "all", results: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Compare every detector's events and per-stride parameters with a reference, pooled over sessions.
+
+    Parameters
+    ----------
+    paths
+        Session files.
+    reference
+        ``"annotation"`` (events stored in the source files; reference strides from `temporal_strides` of them),
+        a source family (``"forceplate"``, ``"markers"``, ``"imu"``, ``"video"``: its first detector),
+        ``"<family>/<detector>"`` (e.g. ``"markers/zeni2008 v1"``), or a stream name (the output of the detectors
+        that analysed that stream).
+    tolerance_s
+        Matching tolerance (s).
+    source
+        Compare only the detectors of this family (``"all"``: every detector except the reference).
+    results
+        Detector results per path (``{str(path): [GaitResult, ...]}``) to use instead of running the detectors.
+
+    Returns
+    -------
+    dict
+        The JSON form of ``fusionlab validate --json`` (docs/gait.md): ``{"reference", "tolerance_s",
+        "sessions": [{"path", "n_reference_events", "compared": [...], "notes": [...]}], "comparisons":
+        [{"source", "detector", "n_sessions", "events": event_metrics, "parameters": agreement}]}``.
+    """
+    from fusionlab.gait._detect import _check_source, detect_session, detector_strides, to_session_events
+    from fusionlab.gait._params import temporal_strides
+    from fusionlab.persist import open_session
+
+    _check_source(source)
+    if tolerance_s <= 0 or not math.isfinite(tolerance_s):
+        from fusionlab.exceptions import ValidationError
+
+        msg = f"Invalid value for 'tolerance_s': must be a positive number of seconds, got {tolerance_s}."
+        raise ValidationError(msg)
+    pooled: dict[tuple[str, str], dict[str, Any]] = {}
+    sessions = []
+    for path in paths:
+        notes: list[str] = []
+        with open_session(path) as reader:
+            clocks = reader.clocks()
+            res = results[str(path)] if results is not None else detect_session(reader, "all", notes=notes)
+            annotations = _gait(reader.events(source="annotation"))
+        by_key: dict[tuple[str, str], list[Any]] = {}
+        for r in res:
+            by_key.setdefault((r.source, r.detector), []).append(r)
+        streams = {k: {s for r in v for s in r.streams} for k, v in by_key.items()}
+        if reference == "annotation":
+            ref_keys: list[tuple[str, str]] = []
+            ref_events = annotations
+            ref_strides = temporal_strides(ref_events, "session")
+        else:
+            ref_keys = _reference_keys(reference, list(by_key), streams)
+            ref_results = [r for k in ref_keys for r in by_key[k]]
+            ref_events = _gait(to_session_events([e for r in ref_results for e in r.events], clocks))
+            ref_strides = detector_strides(ref_results, clocks)
+        entry: dict[str, Any] = {"path": str(path), "n_reference_events": len(ref_events),
+                                 "reference_detectors": [f"{k[0]}/{k[1]}" for k in ref_keys], "compared": [],
+                                 "notes": notes}
+        sessions.append(entry)
+        if not ref_events:
+            notes.append(f"no reference events ({reference}) in this session: nothing compared")
+            continue
+        for key, group in by_key.items():
+            if key in ref_keys or (source != "all" and key[0] != source):
+                continue
+            det_events = _gait(to_session_events([e for r in group for e in r.events], clocks))
+            if any(e.source == "annotation" for e in det_events):  # the contract forbids it; never count them
+                det_events = [e for e in det_events if e.source != "annotation"]
+            m = match_events(det_events, ref_events, tolerance_s=tolerance_s)
+            pairs = match_strides(detector_strides(group, clocks), ref_strides, tolerance_s=tolerance_s)
+            acc = pooled.setdefault(key, {"match": EventMatch(), "pairs": [], "sessions": 0})
+            acc["match"].extend(m)
+            acc["pairs"] += pairs
+            acc["sessions"] += 1
+            entry["compared"].append(f"{key[0]}/{key[1]}")
+    comparisons = [{"source": k[0], "detector": k[1], "n_sessions": v["sessions"],
+                    "events": event_metrics(v["match"]), "parameters": agreement(v["pairs"])}
+                   for k, v in sorted(pooled.items())]
+    return {"reference": reference, "tolerance_s": tolerance_s, "sessions": sessions, "comparisons": comparisons}
+
+
+__all__ += ["validate_sessions"]
