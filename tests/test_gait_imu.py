@@ -1,0 +1,355 @@
+"""IMU gait detectors on real recordings: gaitmap's foot-IMU walk (mocap reference) and Mobilise-D HA/001.
+
+Run ``pytest tests/test_gait_imu.py -s`` to print the per-trial tables quoted in docs/gait-imu.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+
+from fusionlab.gait._imu_back import GaitLowerBackImu
+from fusionlab.gait._imu_foot import GaitFootImu
+from fusionlab.persist import open_session, save_session
+from tests.conftest import shared_path
+
+GAITMAP = "imu/gaitmap/"
+MOBGAP = "imu/mobgap/lab/HA/001/data.mat"
+RATE_HZ = 204.8
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def gaitmap_session(tmp_path_factory: pytest.TempPathFactory):
+    from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu
+
+    imu = shared_path(GAITMAP + "imu_sample.csv")
+    ev = shared_path(GAITMAP + "stride_events_sample.csv")
+    path = tmp_path_factory.mktemp("gaitmap") / "gaitmap.h5"
+    save_session(read_gaitmap_imu(imu, stride_events=ev), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def foot(gaitmap_session):
+    with open_session(gaitmap_session) as r:
+        det = GaitFootImu().detect(r)
+        streams = {n: r.read_stream(n) for n in r.find_streams(modality="imu")}
+    return det, streams
+
+
+@pytest.fixture(scope="module")
+def gaitmap_reference():
+    rows = list(csv.DictReader(shared_path(GAITMAP + "stride_events_sample.csv").open()))
+    from fusionlab.adapters.imu_gaitmap import read_gaitmap_mocap
+
+    mocap = read_gaitmap_mocap(shared_path(GAITMAP + "mocap_sample.csv")).streams[0]
+    return rows, mocap
+
+
+@pytest.fixture(scope="module")
+def mobgap_session(tmp_path_factory: pytest.TempPathFactory):
+    from fusionlab.adapters.imu_mobilised import read_mobilised_mat
+
+    session = read_mobilised_mat(shared_path(MOBGAP))
+    path = tmp_path_factory.mktemp("mobgap") / "mobgap.h5"
+    save_session(session, path)
+    return path, session.sources[0].metadata
+
+
+@pytest.fixture(scope="module")
+def sensor_height_m() -> float:
+    meta = json.loads(shared_path("imu/mobgap/data_csv/participant_metadata.json").read_text())
+    return float(meta["HA"]["001"]["sensor_height_m"])
+
+
+@pytest.fixture(scope="module")
+def back(mobgap_session, sensor_height_m):
+    path, _ = mobgap_session
+    with open_session(path) as r:
+        det = GaitLowerBackImu(sensor_height_m=sensor_height_m).detect(r)
+        ref = r.events(source="reference", clock="device")
+        streams = {n: r.read_stream(n) for n in r.find_streams(modality="imu")}
+    return det, ref, streams
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _foot_errors(det: GaitFootImu, rows, mocap):
+    """Per side: event errors (ms) and stride-time (ms) and stride-length (m) errors of matched strides."""
+    out = {}
+    for res in det.results_:
+        side = res.meta["placement"].split("_")[0]
+        ref = [x for x in rows if x["foot"] == side]
+        ics = np.array([e.time_s for e in res.events if e.kind == "foot_strike"])
+        tcs = np.array([e.time_s for e in res.events if e.kind == "foot_off"])
+        ref_ic = np.array(sorted({float(x[k]) for x in ref for k in ("ic", "pre_ic")})) / RATE_HZ
+        ref_tc = np.array([float(x["tc"]) for x in ref]) / RATE_HZ
+        ev = {}
+        for kind, mine, rt in (("ic", ics, ref_ic), ("tc", tcs, ref_tc)):
+            d = np.array([mine[np.argmin(np.abs(mine - x))] - x for x in rt]) * 1000
+            ev[kind] = (d[np.abs(d) < 100], int(np.sum(np.abs(d) >= 100)), rt.size)
+        heel = mocap.data[:, mocap.channels.index(f"{side[0].upper()}_FCC"), :]
+        st_err, len_err = [], []
+        for x in ref:
+            a, b = float(x["pre_ic"]) / RATE_HZ, float(x["ic"]) / RATE_HZ
+            match = [s for s in res.strides if abs(s.start_s - a) < 0.1]
+            if not match:
+                continue
+            s = match[0]
+            st_err.append((s.params["stride_time_s"].value - (b - a)) * 1000)
+            if "stride_length_m" in s.params:
+                # mocap stride length: heel-marker displacement between the mid-stances that bound the stride
+                i0 = round(float(x["start"]) / RATE_HZ * 100)
+                i1 = round(float(x["end"]) / RATE_HZ * 100)
+                length = float(np.linalg.norm(heel[i1, :2] - heel[i0, :2]))
+                len_err.append(s.params["stride_length_m"].value - length)
+        out[side] = {"events": ev, "stride_time_ms": np.array(st_err), "stride_length_m": np.array(len_err),
+                     "n_ref": len(ref), "n_strides": len(res.strides)}
+    return out
+
+
+def _trial(name: str) -> str:
+    return name.split(".")[1]
+
+
+def _back_table(det: GaitLowerBackImu, ref_events, meta, system: str):
+    """Per trial: IC recall within 100 ms, L/R agreement, cadence per reference bout (mine, reference)."""
+    rows = {}
+    for res in det.results_:
+        trial = _trial(res.streams[0])
+        info = meta["reference"][trial][system]
+        bouts = [(b["start_device_s"], b["end_device_s"], b) for b in info["bouts"]]
+        mine = [e for e in res.events if e.kind == "foot_strike"]
+        t_mine = np.array([e.time_s for e in mine])
+        ref = [e for e in ref_events if e.detector == f"mobilised:{system}" and e.kind == "foot_strike"
+               and e.clock == res.clock and any(a - 0.05 <= e.time_s <= b + 0.05 for a, b, _ in bouts)]
+        hits, same_side = 0, 0
+        for e in ref:
+            if t_mine.size == 0:
+                continue
+            j = int(np.argmin(np.abs(t_mine - e.time_s)))
+            if abs(t_mine[j] - e.time_s) < 0.1:
+                hits += 1
+                same_side += mine[j].side == e.side
+        cad = []
+        lo, hi = det.step_time_range_s
+        for a, b, bout in bouts:
+            sel = t_mine[(t_mine >= a - 0.05) & (t_mine <= b + 0.05)]
+            dt = np.diff(sel)
+            dt = dt[(dt >= lo) & (dt <= hi)]
+            c = float(np.mean(60.0 / dt)) if dt.size >= 2 else math.nan
+            cad.append((a, c, float(bout["cadence_steps_per_min"])))
+        rows[trial] = {"n_ref": len(ref), "hits": hits, "same_side": same_side, "cadence": cad}
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ foot IMU
+def test_foot_contract(foot):
+    det, streams = foot
+    assert len(det.results_) == 2
+    for res in det.results_:
+        assert res.source == "imu"
+        assert res.detector == "footimu_swing_zupt v1"
+        stream = streams[res.streams[0]]
+        assert res.clock == stream.clock
+        assert res.meta["sagittal_axis"] == "y"  # gaitmap's foot frame: y medio-lateral
+        for e in res.events:
+            assert e.source == "imu"
+            assert e.clock == stream.clock
+            assert e.detector == det.detector_id
+            assert math.isfinite(e.sd_s) and 0 < e.sd_s < 0.05
+            assert e.side == res.meta["placement"].split("_")[0]
+        assert all("stride_time_s" in s.params for s in res.strides)
+
+
+def test_foot_against_mocap(foot, gaitmap_reference):
+    det, _ = foot
+    rows, mocap = gaitmap_reference
+    errs = _foot_errors(det, rows, mocap)
+    print("\nfoot IMU vs motion capture (gaitmap imu_sample.csv, 204.8 Hz)")
+    print(f"{'side':6} {'kind':12} {'n':>4} {'missed':>6} {'median':>8} {'p95|.|':>8}")
+    all_st, all_len = [], []
+    for side, e in errs.items():
+        for kind, (d, missed, n) in e["events"].items():
+            p95 = np.percentile(np.abs(d), 95)
+            print(f"{side:6} {kind + ' ms':12} {n:4d} {missed:6d} {np.median(d):8.1f} {p95:8.1f}")
+            # foot strike and foot-off within 10 ms of the mocap event at the median, 20 ms at the 95th percentile
+            assert abs(np.median(d)) <= 10
+            assert np.percentile(np.abs(d), 95) <= 20
+            assert missed <= 2  # the first/last stride of the walk and the turn
+        st, ln = e["stride_time_ms"], e["stride_length_m"]
+        print(f"{side:6} {'stride ms':12} {st.size:4d} {e['n_ref'] - st.size:6d} {np.median(np.abs(st)):8.1f} "
+              f"{np.percentile(np.abs(st), 95):8.1f}")
+        print(f"{side:6} {'length cm':12} {ln.size:4d} {e['n_ref'] - ln.size:6d} {100 * np.median(np.abs(ln)):8.1f} "
+              f"{100 * np.percentile(np.abs(ln), 95):8.1f}   (bias {100 * np.median(ln):+.1f} cm)")
+        assert st.size >= e["n_ref"] - 3
+        assert ln.size >= e["n_ref"] - 3
+        all_st.extend(st)
+        all_len.extend(ln)
+    med_st = float(np.median(np.abs(all_st)))
+    med_len = float(np.median(np.abs(all_len)))
+    print(f"overall: median |stride-time error| {med_st:.1f} ms, median |stride-length error| {100 * med_len:.1f} cm")
+    assert med_st <= 10.0  # target
+    assert med_len <= 0.05  # target
+
+
+def test_foot_gap_gives_no_event_inside(foot):
+    _det, streams = foot
+    stream = streams[next(n for n in streams if n.endswith("left_foot"))]
+    data = stream.data.copy()
+    t = stream.times()
+    gap = (t >= 10.0) & (t < 14.0)  # covers about three strides of the walk
+    data[gap, stream.channels.index("gyr")] = np.nan
+    res = GaitFootImu().detect_stream(dataclasses.replace(stream, data=data))
+    inside = [e for e in res.events if 10.0 <= e.time_s < 14.0]
+    assert not inside
+    assert any("missing" in w for w in res.warnings)
+    assert not [s for s in res.strides if s.start_s < 14.0 and s.end_s > 10.0]
+    assert len(res.events) > 30  # the rest of the walk is still analysed
+
+
+def test_foot_standing_still_gives_nothing(foot):
+    _, streams = foot
+    stream = streams[next(n for n in streams if n.endswith("right_foot"))]
+    rng = np.random.default_rng(1)
+    n = 20 * 205
+    data = np.zeros((n, 2, 3))
+    data[:, 0] = [0.3, -0.2, 9.80] + 0.05 * rng.standard_normal((n, 3))
+    data[:, 1] = 0.01 * rng.standard_normal((n, 3))
+    res = GaitFootImu().detect_stream(dataclasses.replace(stream, data=data))
+    assert res.events == []
+    assert res.strides == []
+    assert res.warnings
+
+
+def test_foot_saturation_flagged(foot):
+    _, streams = foot
+    stream = streams[next(n for n in streams if n.endswith("left_foot"))]
+    data = stream.data.copy()
+    g = data[:, stream.channels.index("gyr")]
+    data[:, stream.channels.index("gyr")] = np.clip(g, -7.0, 7.0)  # a +-400 deg/s gyroscope
+    res = GaitFootImu().detect_stream(dataclasses.replace(stream, data=data))
+    assert res.meta["saturated_samples"] > 0
+    assert any("saturated" in w for w in res.warnings)
+    sat = np.any(np.abs(data[:, stream.channels.index("gyr")]) >= 7.0, axis=1)
+    t = stream.times()
+    for e in res.events:
+        i = round((e.time_s - t[0]) * stream.rate_hz)
+        assert not sat[i]
+
+
+# ------------------------------------------------------------------------------------------------ lower back
+def test_back_contract(back):
+    det, _, streams = back
+    assert len(det.results_) == 3
+    for res in det.results_:
+        assert res.detector == "lowerback_mccamley_pendulum v1"
+        assert res.clock == streams[res.streams[0]].clock
+        for e in res.events:
+            assert e.source == "imu"
+            assert e.kind == "foot_strike"
+            assert e.side in ("left", "right")
+            assert math.isfinite(e.sd_s) and e.sd_s > 0
+        assert res.meta["bouts"]
+        # Mobilise-D frame: x vertical
+        assert abs(res.meta["vertical_axis_in_sensor_frame"][0]) > 0.9
+
+
+def _print_back(rows, system):
+    print(f"\nlower-back IMU vs {system} (Mobilise-D HA/001)")
+    for trial, r in rows.items():
+        cad = ", ".join(f"{c:.1f} vs {ref:.1f}" for _, c, ref in r["cadence"])
+        print(f"{trial:15} IC recall {r['hits']}/{r['n_ref']} = {r['hits'] / max(r['n_ref'], 1):.3f}  "
+              f"L/R agreement {r['same_side']}/{r['hits']}  cadence per bout (mine vs ref) {cad}")
+
+
+@pytest.mark.parametrize("system", ["INDIP", "Stereophoto"])
+def test_back_against_reference(back, mobgap_session, system):
+    det, ref, _ = back
+    _, meta = mobgap_session
+    rows = _back_table(det, ref, meta, system)
+    _print_back(rows, system)
+    hits = sum(r["hits"] for r in rows.values())
+    n = sum(r["n_ref"] for r in rows.values())
+    print(f"overall IC recall {hits}/{n} = {hits / n:.3f}")
+    # what we can defend (measured; the 0.95 target is tested below and not yet met on Test11)
+    for trial, r in rows.items():
+        floor = 0.88 if trial.startswith("test5") else 0.85
+        assert r["hits"] / r["n_ref"] >= floor, trial
+        assert r["same_side"] / r["hits"] >= 0.9, trial
+    # straight walks (Test5): cadence within 3 steps/min of the reference
+    for trial, r in rows.items():
+        if trial.startswith("test5"):
+            for _, c, c_ref in r["cadence"]:
+                assert abs(c - c_ref) <= 3.0, trial
+
+
+@pytest.mark.xfail(strict=True, reason="target not met: Test11 (daily-living simulation, turns, slow steps) gives "
+                                       "IC recall ~0.87-0.90 and cadence errors up to ~17 steps/min; see "
+                                       "docs/gait-imu.md")
+def test_back_targets_all_trials(back, mobgap_session):
+    det, ref, _ = back
+    _, meta = mobgap_session
+    for system in ("INDIP", "Stereophoto"):
+        for _, r in _back_table(det, ref, meta, system).items():
+            assert r["hits"] / r["n_ref"] >= 0.95
+            assert all(abs(c - c_ref) <= 3.0 for _, c, c_ref in r["cadence"])
+
+
+def test_back_standing_still_and_gap(back):
+    _, _, streams = back
+    name = next(n for n in streams if "test5_trial1" in n)
+    stream = streams[name]
+    rng = np.random.default_rng(2)
+    n = stream.n_samples
+    data = np.zeros_like(stream.data)
+    data[:, 0] = [9.75, -1.0, -2.3] + 0.03 * rng.standard_normal((n, 3))
+    data[:, 1] = 0.01 * rng.standard_normal((n, 3))
+    data[:, 2] = stream.data[:, 2]
+    res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
+    assert res.events == []
+    assert res.warnings
+    # a gap in the middle of the walk: no event in it
+    data = stream.data.copy()
+    t = stream.times()
+    gap = (t >= 7.0) & (t < 8.5)
+    data[gap, 1] = np.nan
+    res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
+    assert not [e for e in res.events if 7.0 <= e.time_s < 8.5]
+    assert any("missing" in w for w in res.warnings)
+
+
+def test_back_saturation_flagged(back):
+    _, _, streams = back
+    stream = streams[next(n for n in streams if "test5_trial1" in n)]
+    data = stream.data.copy()
+    data[:, 0] = np.clip(data[:, 0], -12.0, 12.0)  # a +-1.2 g accelerometer clips the contact peaks
+    res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
+    assert res.meta["saturated_samples"] > 0
+    assert any("saturated" in w for w in res.warnings)
+
+
+def test_back_step_length(back, mobgap_session):
+    """Inverted-pendulum stride length vs INDIP on the straight walks (reported; loose bound)."""
+    det, _, _ = back
+    _, meta = mobgap_session
+    print("\nstride length (pendulum) vs INDIP")
+    for res in det.results_:
+        trial = _trial(res.streams[0])
+        err = []
+        for bout in meta["reference"][trial]["INDIP"]["bouts"]:
+            st = bout["strides"]
+            for a, length in zip(st["start_s"], st.get("stride_length_m", []), strict=False):
+                m = [s for s in res.strides if abs(s.start_s - a) < 0.1 and "stride_length_m" in s.params]
+                if m and math.isfinite(length):
+                    err.append(m[0].params["stride_length_m"].value - length)
+        if err:
+            print(f"{trial:15} n={len(err):3d} median error {np.median(err):+.3f} m, median |error| "
+                  f"{np.median(np.abs(err)):.3f} m")
+            if trial.startswith("test5"):
+                assert abs(np.median(err)) <= 0.2
