@@ -1,0 +1,276 @@
+"""Gait events from force plates: vertical-force threshold with hysteresis, foot from the markers, clean-strike check.
+
+See docs/gait-forceplate-markers.md for the method, the numbers behind ``sd_s`` and the measured agreement with lab
+annotations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionlab.gait._markers import _foot_markers, _up_axis_of
+from fusionlab.gait.base import BaseGaitDetector, GaitResult
+from fusionlab.model import Event, Stream
+
+if TYPE_CHECKING:
+    from fusionlab.persist import SessionReader
+
+__all__ = ["GaitForcePlate"]
+
+FOOT_ON_PLATE_HEIGHT_M = 0.02  # a foot whose markers are this close to their standing height is on the ground
+PARTIAL_PEAK_FRACTION = 0.5  # a contact whose peak is below this fraction of the trial's largest peak is partial
+COP_CHECK_FRACTION = 0.1  # the COP is checked where Fz exceeds this fraction of the contact's peak
+COP_MARGIN_M = 0.01  # tolerance of the COP-inside-the-plate check
+COP_OUTSIDE_MAX_FRACTION = 0.05  # a few stray COP samples at the plate edge do not make a contact unclean
+OTHER_FOOT_MIN_S = 0.06  # the other foot must stand on the plate this long to make the contact unclean
+
+
+class GaitForcePlate(BaseGaitDetector):
+    """Foot strike and foot off from the vertical ground reaction force of each plate.
+
+    Parameters
+    ----------
+    threshold_n
+        Vertical force (N) whose crossings time the events: foot strike when Fz rises through it, foot off when
+        it falls through it (linear interpolation between analog samples). 20 N, as most lab systems.
+    release_n
+        Hysteresis: a contact only ends once Fz has fallen below this (N), so noise around ``threshold_n`` does
+        not split a contact.
+    min_contact_s
+        Contacts shorter than this (s) are noise or a tap, not a stance (100 ms; a running stance is > 150 ms).
+    keep_unclean
+        False: contacts that fail the clean-strike check give no event (listed in ``meta["contacts"]`` and in
+        ``warnings``). True: their events are kept, with the reasons in ``Event.label`` (``"unclean: ..."``).
+
+    Attributes
+    ----------
+    results_
+        One `GaitResult` per clock that has force plates. ``meta["contacts"]`` lists every contact with its
+        plate, times, side, how the side was found (``"markers"`` or ``"unknown"``), the distance from the
+        centre of pressure to each foot and whether it is clean (and why not).
+
+    Notes
+    -----
+    ``sd_s`` of an event = sqrt((dt / sqrt(12))^2 + (noise_sd / slope)^2): the quantisation of one analog sample
+    ``dt`` and the time shift that the unloaded-plate noise (SD ``noise_sd``, N) causes at a crossing of slope
+    ``slope`` (N/s).
+
+    Clean strike: one foot on one plate, i.e. (1) Fz rises from and returns to below ``release_n`` inside the
+    recording, (2) the centre of pressure stays inside the plate's corners (``meta["corners_m"]``, 10 mm
+    tolerance, where Fz > 10 % of the contact's peak, in at least 95 % of those samples), (3) the other foot is not
+    standing on the plate (its markers inside the plate outline and within 2 cm of their standing height for 60 ms
+    or more), (4) the peak force is at least half the largest contact peak of the trial
+    (a partial contact otherwise). A contact that starts (ends) at the recording edge loses only its foot strike
+    (foot off).
+    """
+
+    source = "forceplate"
+    name = "fz_threshold"
+    version = "1"
+
+    def __init__(self, *, threshold_n: float = 20.0, release_n: float = 10.0, min_contact_s: float = 0.1,
+                 keep_unclean: bool = False) -> None:
+        self.threshold_n = threshold_n
+        self.release_n = release_n
+        self.min_contact_s = min_contact_s
+        self.keep_unclean = keep_unclean
+
+    def detect(self, reader: SessionReader) -> Self:
+        """Find the contacts of every force plate of every clock (see the class docstring)."""
+        plates_by_clock: dict[str, list[Stream]] = {}
+        for name in reader.find_streams(modality="forceplate"):
+            s = reader.read_stream(name)
+            if "force" in s.channels and s.regular:
+                plates_by_clock.setdefault(s.clock, []).append(s)
+        markers_by_clock: dict[str, Stream] = {}
+        for name in reader.find_streams(modality="markers"):
+            s = reader.read_stream(name)
+            if s.data.ndim == 3 and _foot_markers(s.channels) and s.clock not in markers_by_clock:
+                markers_by_clock[s.clock] = s
+        self.results_ = [self._detect_clock(clock, plates, markers_by_clock.get(clock))
+                         for clock, plates in plates_by_clock.items()]
+        return self
+
+    # -- steps ---------------------------------------------------------------------------------------------------
+    def _detect_clock(self, clock: str, plates: list[Stream], markers: Stream | None) -> GaitResult:
+        res = GaitResult(source=self.source, detector=self.detector_id,
+                         streams=tuple(p.name for p in plates) + ((markers.name,) if markers else ()), clock=clock)
+        up = _up_axis_of(markers) if markers is not None else 2
+        # 1. contacts of every plate (hysteresis on Fz)
+        contacts: list[dict[str, Any]] = []
+        for p in plates:
+            contacts += self._contacts(p, up)
+        if not contacts:
+            res.meta["contacts"] = []
+            return res
+        # 2. partial contacts
+        largest = max(c["peak_n"] for c in contacts)
+        for c in contacts:
+            if c["peak_n"] < PARTIAL_PEAK_FRACTION * largest:
+                c["reasons"].append(f"partial contact (peak {c['peak_n']:.0f} N < half the trial's largest, "
+                                    f"{largest:.0f} N)")
+        # 3. side from markers, other foot on the plate
+        if markers is None:
+            res.warnings.append("no foot markers on this clock: the side of each contact is unknown ('general')")
+        for c in contacts:
+            if markers is not None:
+                self._assign_side(c, markers, up)
+            else:
+                c["side"], c["side_method"] = "general", "unknown"
+        # 4. events
+        for c in contacts:
+            clean = not c["reasons"]
+            c["clean"] = clean
+            if not clean:
+                res.warnings.append(f"{c['plate']} contact {c['start_s']:.3f}-{c['end_s']:.3f} s not clean: "
+                                    + "; ".join(c["reasons"]) + ("" if self.keep_unclean else " (no event)"))
+                if not self.keep_unclean:
+                    continue
+            label = "" if clean else "unclean: " + "; ".join(c["reasons"])
+            for kind, t, sd in (("foot_strike", c["fs_s"], c.get("fs_sd_s")),
+                                ("foot_off", c["fo_s"], c.get("fo_sd_s"))):
+                if t is None:
+                    continue
+                res.events.append(Event(time_s=float(t), kind=kind, side=c["side"], source=self.source,
+                                        sd_s=float(sd), label=label or f"{c['plate']}", clock=clock,
+                                        detector=self.detector_id))
+        res.events.sort(key=lambda e: e.time_s)
+        res.meta["contacts"] = [{k: v for k, v in c.items() if not k.startswith("_")} for c in contacts]
+        res.meta["threshold_n"] = self.threshold_n
+        return res
+
+    def _contacts(self, plate: Stream, up: int) -> list[dict[str, Any]]:
+        fz = np.asarray(plate.channel("force")[:, up], dtype=float)
+        t = plate.times()
+        rate = float(plate.rate_hz or 1.0 / np.median(np.diff(t)))
+        dt = 1.0 / rate
+        unloaded = fz[fz < self.release_n]
+        noise_sd = float(1.4826 * np.median(np.abs(unloaded - np.median(unloaded)))) if len(unloaded) > 10 else 0.0
+        # hysteresis: on when fz > threshold, off when fz < release
+        starts: list[int] = []
+        ends: list[int] = []
+        on = False
+        above = np.flatnonzero(fz > self.threshold_n)
+        below = np.flatnonzero(fz < self.release_n)
+        i = 0
+        n = len(fz)
+        while i < n:
+            if not on:
+                k = np.searchsorted(above, i)
+                if k >= len(above):
+                    break
+                i = int(above[k])
+                starts.append(i)
+                on = True
+            else:
+                k = np.searchsorted(below, i)
+                if k >= len(below):
+                    ends.append(n)
+                    break
+                i = int(below[k])
+                ends.append(i)
+                on = False
+        out = []
+        cop = plate.channel("cop") if "cop" in plate.channels else None
+        corners = np.asarray(plate.meta.get("corners_m") or [], dtype=float)
+        for i0, i1 in zip(starts, ends, strict=False):
+            if (i1 - i0) * dt < self.min_contact_s:
+                continue
+            c: dict[str, Any] = {"plate": plate.name, "start_s": float(t[i0]), "end_s": float(t[min(i1, n - 1)]),
+                                 "peak_n": float(fz[i0:i1].max()), "reasons": [], "edge": [], "_i0": i0, "_i1": i1,
+                                 "_plate": plate}
+            # foot strike: upward crossing of the threshold, interpolated between i0 - 1 and i0
+            if i0 == 0:
+                c["fs_s"] = None
+                c["edge"].append("loaded at the start of the recording: no foot strike")
+            else:
+                c["fs_s"], c["fs_sd_s"] = _crossing(t, fz, i0 - 1, self.threshold_n, dt, noise_sd)
+            # foot off: last downward crossing of the threshold before the release
+            if i1 >= n:
+                c["fo_s"] = None
+                c["edge"].append("loaded at the end of the recording: no foot off")
+            else:
+                j = i1 - 1
+                while j > i0 and fz[j] <= self.threshold_n:
+                    j -= 1
+                c["fo_s"], c["fo_sd_s"] = _crossing(t, fz, j, self.threshold_n, dt, noise_sd)
+            if cop is not None and corners.shape == (4, 3):
+                loaded = fz[i0:i1] > COP_CHECK_FRACTION * c["peak_n"]  # COP is noisy at low force: not checked
+                pts = cop[i0:i1][loaded]
+                pts = pts[np.all(np.isfinite(pts), axis=1)]
+                horiz = [a for a in range(3) if a != up]
+                if len(pts):
+                    outside = ~_inside(pts[:, horiz], corners[:, horiz], margin_m=COP_MARGIN_M)
+                    if outside.mean() > COP_OUTSIDE_MAX_FRACTION:
+                        c["reasons"].append(f"centre of pressure outside the plate in {outside.sum()} of "
+                                            f"{len(outside)} samples")
+            out.append(c)
+        return out
+
+    def _assign_side(self, c: dict[str, Any], markers: Stream, up: int) -> None:
+        plate: Stream = c["_plate"]
+        feet = _foot_markers(markers.channels)
+        horiz = [a for a in range(3) if a != up]
+        tp = plate.times()[c["_i0"]:c["_i1"]]
+        cop = plate.channel("cop")[c["_i0"]:c["_i1"]] if "cop" in plate.channels else None
+        tm = markers.times()
+        sel = (tm >= tp[0]) & (tm <= tp[-1])
+        if sel.sum() < 2 or cop is None:
+            c["side"], c["side_method"] = "general", "unknown"
+            c["reasons"].append("no marker frames or centre of pressure during the contact: side unknown")
+            return
+        cop_m = np.stack([np.interp(tm[sel], tp, cop[:, a]) for a in horiz], axis=1)  # NaN-safe below
+        dist: dict[str, float] = {}
+        low: dict[str, NDArray[np.bool_]] = {}
+        for side, roles in feet.items():
+            stack = np.stack([markers.channel(ch) for ch in roles.values()])
+            count = np.isfinite(stack).sum(axis=0)
+            # mean of the markers seen in each frame
+            pos = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
+            d = np.linalg.norm(pos[sel][:, horiz] - cop_m, axis=1)
+            dist[side] = float(np.nanmedian(d)) if np.isfinite(d).any() else math.inf
+            z = pos[:, up]
+            stand = np.nanpercentile(z, 5) if np.isfinite(z).any() else np.nan
+            corners = np.asarray(plate.meta.get("corners_m") or [], dtype=float)
+            if corners.shape == (4, 3):
+                inside = _inside(pos[sel][:, horiz], corners[:, horiz], margin_m=0.0)
+                low[side] = inside & (pos[sel][:, up] < stand + FOOT_ON_PLATE_HEIGHT_M)
+        c["cop_distance_m"] = {k: (round(v, 4) if math.isfinite(v) else None) for k, v in dist.items()}
+        if not dist or not any(math.isfinite(v) for v in dist.values()):
+            c["side"], c["side_method"] = "general", "unknown"
+            return
+        side = min(dist, key=lambda k: dist[k])
+        c["side"], c["side_method"] = side, "markers"
+        others = [s for s in low if s != side]
+        rate = float(markers.rate_hz or 1.0 / np.median(np.diff(tm)))
+        for o in others:
+            if low[o].sum() / rate >= OTHER_FOOT_MIN_S:
+                c["reasons"].append(f"the {o} foot is also on the plate ({low[o].sum() / rate:.2f} s)")
+
+
+def _crossing(t: NDArray[np.float64], f: NDArray[np.float64], i: int, level: float, dt: float,
+              noise_sd: float) -> tuple[float, float]:
+    """Time where ``f`` crosses ``level`` between samples i and i + 1 (linear), and its SD (see Notes)."""
+    f0, f1 = float(f[i]), float(f[i + 1])
+    slope = (f1 - f0) / dt
+    frac = 0.5 if f1 == f0 else min(max((level - f0) / (f1 - f0), 0.0), 1.0)
+    sd = math.hypot(dt / math.sqrt(12.0), noise_sd / abs(slope) if slope else dt)
+    return float(t[i] + frac * dt), sd
+
+
+def _inside(pts: NDArray[np.float64], corners: NDArray[np.float64], *, margin_m: float) -> NDArray[np.bool_]:
+    """Whether 2-D points lie inside the convex quadrilateral ``corners`` (4, 2), grown by ``margin_m``."""
+    centre = corners.mean(axis=0)
+    inside = np.ones(len(pts), dtype=bool)
+    for k in range(4):
+        a, b = corners[k], corners[(k + 1) % 4]
+        edge = b - a
+        normal = np.array([edge[1], -edge[0]]) / (np.hypot(*edge) or 1.0)
+        if np.dot(centre - a, normal) > 0:
+            normal = -normal  # outward
+        inside &= (pts - a) @ normal <= margin_m
+    return inside
