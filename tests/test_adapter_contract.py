@@ -36,6 +36,7 @@ CASES = {
     "xdf-minimal": ("shared", "formats/xdf/minimal.xdf", "xdf"),
     "xdf-empty-streams": ("shared", "formats/xdf/empty_streams.xdf", "xdf"),
     "xdf-clock-resets": ("shared", "formats/xdf/clock_resets.xdf", "xdf"),
+    "video": ("sample", "video/sports2d_walker_2s.mp4", "video_mediapipe"),
 }
 
 
