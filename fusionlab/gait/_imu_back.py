@@ -51,7 +51,7 @@ class GaitLowerBackImu(BaseGaitDetector):
        phase that agrees with most of the per-step signs.
     5. Step length (Zijlstra & Hof 2003): ``L = K * 2 * sqrt(2 * l * h - h**2)`` with ``h`` the vertical excursion
        of the sensor during the step (``a_v`` double-integrated, high-passed at ``highpass_hz``), ``l`` the sensor
-       height and ``K`` = 1.25. Cadence per bout = 60 * (steps - 1) / (last - first foot strike).
+       height and ``K`` = 1.25. Cadence per bout = 60 / median step time.
 
     Parameters
     ----------
@@ -89,8 +89,8 @@ class GaitLowerBackImu(BaseGaitDetector):
     Notes
     -----
     Event ``sd_s``: ``sqrt(0.025**2 + 1 / (12 * rate**2))`` (s), the spread measured against INDIP on the
-    Mobilise-D example; doubled for the first and last contact of a bout. Cadence SD per bout: from the event SDs
-    propagated through the span, and the step-to-step variability (SD of the step frequency / sqrt(n)).
+    Mobilise-D example; doubled for the first and last contact of a bout. Cadence SD per bout: the standard error
+    of the median step frequency (1.2533 x SD / sqrt(n)) combined with the event timing SD.
     Step-length SD: 10 % of the value (the spread of the pendulum correction factor) and the height uncertainty.
 
     The Mobilise-D sensor frame (Palmerini et al. 2023): x vertical (up when standing, acc ~ +1 g), y
@@ -108,9 +108,9 @@ class GaitLowerBackImu(BaseGaitDetector):
     version = "1"
 
     def __init__(self, *, placements: tuple[str, ...] = ("lower_back",), sensor_height_m: float | None = None,
-                 smooth_coarse_s: float = 0.06, smooth_fine_s: float = 0.04, search_window_s: float = 0.15,
-                 min_peak_m_per_s2: float = 0.3, step_time_range_s: tuple[float, float] = (0.25, 1.25),
-                 min_bout_steps: int = 4, lr_lowpass_hz: float = 2.0, highpass_hz: float = 0.5,
+                 smooth_coarse_s: float = 0.06, smooth_fine_s: float = 0.04, search_window_s: float = 0.08,
+                 min_peak_m_per_s2: float = 0.2, step_time_range_s: tuple[float, float] = (0.25, 1.5),
+                 min_bout_steps: int = 3, lr_lowpass_hz: float = 2.0, highpass_hz: float = 0.5,
                  reference_bouts: bool = False, gyr_range_rad_s: float | None = None,
                  acc_range_m_per_s2: float | None = None) -> None:
         self.placements = placements
@@ -287,12 +287,14 @@ class GaitLowerBackImu(BaseGaitDetector):
                     if arg > 0:
                         lengths[k] = _PENDULUM_FACTOR * 2 * math.sqrt(arg)
                         len_sd[k] = _PENDULUM_REL_SD * lengths[k]
-        # cadence per bout, with SD
-        span = times[-1] - times[0]
-        cadence = 60.0 * (n - 1) / span
-        sd_span = math.hypot(sds[0], sds[-1])
+        # cadence per bout, with SD: 60 / median step time (robust to a spurious or missed contact); SD from the
+        # standard error of the median step frequency (1.2533 * SD / sqrt(n)) and the event timing
         freq = 60.0 / step_t
-        cad_sd = math.hypot(cadence * sd_span / span, float(np.std(freq, ddof=1)) / math.sqrt(n - 1) if n > 2 else 0)
+        cadence = 60.0 / float(np.median(step_t))
+        sd_timing = cadence * math.sqrt(2) * float(sds[1:-1].mean() if n > 2 else sds.mean()) / float(
+            np.median(step_t)) / math.sqrt(n - 1)
+        sd_var = 1.2533 * float(np.std(freq, ddof=1)) / math.sqrt(n - 1) if n > 2 else math.nan
+        cad_sd = math.hypot(sd_timing, sd_var) if math.isfinite(sd_var) else math.nan
         step_len = float(np.nanmean(lengths)) if np.isfinite(lengths).any() else math.nan
         result.meta["bouts"].append({
             "start_s": float(times[0]), "end_s": float(times[-1]), "n_steps": int(n),
