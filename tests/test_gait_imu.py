@@ -203,6 +203,31 @@ def test_foot_against_mocap(foot, gaitmap_reference):
     assert med_len <= 0.05  # target
 
 
+def test_foot_axis_and_sign_from_the_data(foot, tmp_path):
+    """The raw sensor frames (gaitmap's imu_sample_not_rotated.csv: sagittal axis z, opposite signs on the two
+    feet) give the same events and strides as the data rotated into gaitmap's foot frame."""
+    from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu
+
+    det, _ = foot
+    path = tmp_path / "raw.h5"
+    save_session(read_gaitmap_imu(shared_path(GAITMAP + "imu_sample_not_rotated.csv")), path)
+    with open_session(path) as r:
+        raw = GaitFootImu().detect(r)
+    signs = {}
+    for res, res_rot in zip(raw.results_, det.results_, strict=True):
+        assert res.meta["placement"] == res_rot.meta["placement"]
+        assert res.meta["sagittal_axis"] == "z"
+        signs[res.meta["placement"]] = res.meta["sagittal_sign"]
+        t_raw = np.array([e.time_s for e in res.events])
+        t_rot = np.array([e.time_s for e in res_rot.events])
+        assert t_raw.shape == t_rot.shape
+        assert np.max(np.abs(t_raw - t_rot)) < 1.5 / RATE_HZ
+        len_raw = [s.params["stride_length_m"].value for s in res.strides if "stride_length_m" in s.params]
+        len_rot = [s.params["stride_length_m"].value for s in res_rot.strides if "stride_length_m" in s.params]
+        np.testing.assert_allclose(len_raw, len_rot, atol=0.01)
+    assert signs["left_foot"] == -signs["right_foot"]
+
+
 def test_foot_gap_gives_no_event_inside(foot):
     _det, streams = foot
     stream = streams[next(n for n in streams if n.endswith("left_foot"))]

@@ -26,7 +26,7 @@ __all__ = ["GaitLowerBackImu"]
 
 # Foot-strike timing error measured on the Mobilise-D example (HA/001, 100 Hz) against INDIP: robust SD of the
 # detector-minus-reference difference (docs/gait-imu.md).
-_SD_IC_S = 0.025
+_SD_IC_S = 0.03
 # Zijlstra & Hof (2003) correction factor of the inverted-pendulum step length and its spread (relative SD).
 _PENDULUM_FACTOR = 1.25
 _PENDULUM_REL_SD = 0.10
@@ -88,7 +88,7 @@ class GaitLowerBackImu(BaseGaitDetector):
 
     Notes
     -----
-    Event ``sd_s``: ``sqrt(0.025**2 + 1 / (12 * rate**2))`` (s), the spread measured against INDIP on the
+    Event ``sd_s``: ``sqrt(0.03**2 + 1 / (12 * rate**2))`` (s), the spread measured against INDIP on the
     Mobilise-D example; doubled for the first and last contact of a bout. Cadence SD per bout: the standard error
     of the median step frequency (1.2533 x SD / sqrt(n)) combined with the event timing SD.
     Step-length SD: 10 % of the value (the spread of the pendulum correction factor) and the height uncertainty.

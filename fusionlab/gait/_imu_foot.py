@@ -26,7 +26,7 @@ __all__ = ["GaitFootImu", "finite_segments", "saturation_mask"]
 # 118 foot strikes, 57 foot-offs; docs/gait-imu.md): robust SD (1.4826 * MAD) of the detector-minus-mocap
 # difference. The mocap events are themselves quantised to 10 ms (100 Hz), so these are upper bounds.
 _SD_IC_S = 0.006
-_SD_TC_S = 0.004
+_SD_TC_S = 0.006
 # Stride-length SD floor (m): robust SD of the ZUPT-minus-mocap error on the same walk.
 _SD_LENGTH_M = 0.03
 
@@ -198,7 +198,7 @@ class GaitFootImu(BaseGaitDetector):
     Notes
     -----
     Event ``sd_s``: ``sqrt(sd_method**2 + 1 / (12 * rate**2))`` with sd_method measured on gaitmap's example walk
-    (foot strike 6 ms, foot-off 4 ms), doubled when the event lies within 0.2 s of a gap, of saturated samples or
+    (6 ms for both), doubled when the event lies within 0.2 s of a gap, of saturated samples or
     of the end of a usable segment, or when the swing peak is below twice the threshold. Stride-length SD:
     ``sqrt(0.03**2 + (0.25 * v_res * T / 2)**2)`` (m), the validation floor plus a quarter of the drift the
     zero-velocity update removed (v_res the residual speed, T the integration time); heuristic, see the docs.
