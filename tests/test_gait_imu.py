@@ -319,9 +319,30 @@ def test_back_against_reference(back, mobgap_session, system):
                 assert abs(c - c_ref) <= 3.0, trial
 
 
-@pytest.mark.xfail(strict=True, reason="target not met: Test11 (daily-living simulation, turns, slow steps) gives "
-                                       "IC recall ~0.87-0.90 and cadence errors up to ~17 steps/min; see "
-                                       "docs/gait-imu.md")
+def test_back_reference_systems_agreement(mobgap_session):
+    """How far the two references agree with each other (the ceiling for any detector judged against one)."""
+    path, meta = mobgap_session
+    with open_session(path) as r:
+        ref = r.events(source="reference", clock="device")
+    print("\nreference vs reference: contacts of one system found by the other within 100 ms")
+    for trial, systems in meta["reference"].items():
+        for judged, other in (("INDIP", "Stereophoto"), ("Stereophoto", "INDIP")):
+            # contacts inside the walking bouts of both systems (Stereophoto sees only the capture volume)
+            bouts = [(max(a["start_device_s"], b["start_device_s"]), min(a["end_device_s"], b["end_device_s"]))
+                     for a in systems[judged]["bouts"] for b in systems[other]["bouts"]]
+            t_other = np.array([e.time_s for e in ref if e.detector == f"mobilised:{other}"
+                                and e.kind == "foot_strike"])
+            t_judged = [e.time_s for e in ref if e.detector == f"mobilised:{judged}" and e.kind == "foot_strike"
+                        and any(a - 0.05 <= e.time_s <= b + 0.05 for a, b in bouts)]
+            hits = sum(float(np.min(np.abs(t_other - t))) < 0.1 for t in t_judged)
+            print(f"{trial:15} {other} found {hits}/{len(t_judged)} {judged} contacts")
+            if trial.startswith("test5"):
+                assert hits == len(t_judged)
+
+
+@pytest.mark.xfail(strict=True, reason="target not met on Test11 (daily-living simulation, turns, slow steps): IC "
+                                       "recall 0.94 (INDIP) / 0.88 (Stereophoto), cadence up to ~9 steps/min "
+                                       "off the reference field; see docs/gait-imu.md")
 def test_back_targets_all_trials(back, mobgap_session):
     det, ref, _ = back
     _, meta = mobgap_session
