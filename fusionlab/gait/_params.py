@@ -3,8 +3,9 @@
 Definitions (times of one side X and the contralateral side C; all on one clock):
 
 * **stride** of X: from a foot strike FS_X(a) to the next foot strike of X, FS_X(b). Rejected when longer than
-  ``max_stride_s`` (a pause, a turn, or a missed strike), when no contralateral foot strike lies inside it (a gap
-  in the contralateral events), or when it overlaps a declared gap.
+  ``max_stride_s`` (a pause, a turn, or a missed strike), when not exactly one contralateral foot strike lies
+  inside it (none: a gap in the contralateral events; two or more: a missed strike of this side), or when it
+  overlaps a declared gap.
 * ``stride_time_s`` = b - a.
 * ``step_time_s`` = a - FS_C(c), c the last contralateral foot strike before a (the step that ends at the
   stride's first strike), only when a - c is shorter than the stride itself.
@@ -105,7 +106,7 @@ def temporal_strides(events: Sequence[Event], clock: str | None = None, *, max_s
             if not 0 < duration <= max_stride_s or _in_gap(a, b, gaps):
                 continue
             inside_c = [e for e in fs_c if a < e.time_s < b]
-            if not inside_c:
+            if len(inside_c) != 1:  # none: contralateral events missing; two or more: a missed strike of this side
                 continue
             sa, sb = ea.sd_s, eb.sd_s
             params: dict[str, Value] = {
