@@ -5,7 +5,8 @@ files, plus direction, treadmill, gap and mirror tests.
 
 Evaluation rule: a detected event matches the nearest annotation of the same kind and side within 100 ms
 (one-to-one, closest pairs first). Recall counts every annotation (none excluded); precision counts only detections
-inside the annotated span of that side (first to last annotation of the side, +- 0.5 s, about half a stride).
+inside the annotated span of that kind and side (first to last such annotation, +- half the median interval between
+them, i.e. half a stride). The eligible recall leaves out annotations whose markers are incomplete (`eligible`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fusionlab.adapters.c3d import read_c3d
-from fusionlab.gait._markers import GaitFootVelocity, GaitZeni, _foot_markers
+from fusionlab.gait._markers import GaitFootVelocity, GaitZeni, _foot_markers, _marker
 from fusionlab.model import Event, Stream
 from fusionlab.persist import open_session, save_session
 from tests.conftest import shared_path
@@ -32,7 +34,8 @@ ANNOTATED = (
     "gaitalytics/treadmill_events.c3d",
 )
 MATCH_S = 0.1
-SPAN_PAD_S = 0.5
+SPAN_PAD_S = 0.5  # half a stride when it cannot be measured from the annotations
+EDGE_S = 0.1
 
 
 def match(detected: list[float], annotated: list[float], tol_s: float = MATCH_S) -> list[float]:
@@ -51,26 +54,48 @@ def match(detected: list[float], annotated: list[float], tol_s: float = MATCH_S)
     return errs
 
 
+def eligible(time_s: float, side: str, m: Stream, meta: dict, *, need_pelvis: bool) -> bool:
+    """Whether the markers a detector needs cover an annotated event: all of them seen for +-``EDGE_S`` around it
+    and the event at least ``EDGE_S`` from the recording's first and last samples (an extremum needs samples on both
+    sides). Annotations failing this are left out of the eligible recall (the all-annotations recall is printed too)."""
+    t = m.times()
+    if time_s - t[0] < EDGE_S or t[-1] - time_s < EDGE_S:
+        return False
+    roles = dict(meta["foot_markers"].get(side, {}))
+    chans = [roles.get(meta.get("heel_substitute", {}).get(side, "heel")) or roles.get("ankle"), roles.get("toe")]
+    if need_pelvis:
+        chans += list(meta["pelvis_markers"])
+    win = (t >= time_s - EDGE_S) & (t <= time_s + EDGE_S)
+    return all(ch is not None and np.isfinite(_marker(m, ch)[win]).all() for ch in chans)
+
+
 def score(events: list[Event], ann: list[Event], totals: dict[str, dict[str, list[float] | int]],
-          kinds: tuple[str, ...] = ("foot_strike", "foot_off")) -> None:
-    """Add one file's matches to ``totals[kind]`` (n annotated, n detected in span, errors)."""
+          kinds: tuple[str, ...] = ("foot_strike", "foot_off"), ok: Callable[[Event], bool] | None = None) -> None:
+    """Add one file's matches to ``totals[kind]``: annotations (all, eligible), detections inside the annotated
+    span, signed errors of the matches (all, eligible)."""
     for kind in kinds:
-        tot = totals.setdefault(kind, {"n": 0, "det": 0, "err": []})
+        tot = totals.setdefault(kind, {"n": 0, "n_ok": 0, "det": 0, "err": [], "err_ok": []})
         for side in ("left", "right"):
-            a = [e.time_s for e in ann if e.kind == kind and e.side == side]
-            span = [e.time_s for e in ann if e.side == side and e.kind in kinds]
+            a_ev = [e for e in ann if e.kind == kind and e.side == side]
+            a = [e.time_s for e in a_ev]
+            a_ok = [e.time_s for e in a_ev if ok is None or ok(e)]
             d = [e.time_s for e in events if e.kind == kind and e.side == side]
-            inside = [x for x in d if span and min(span) - SPAN_PAD_S <= x <= max(span) + SPAN_PAD_S]
+            half = 0.5 * float(np.median(np.diff(a))) if len(a) >= 2 else SPAN_PAD_S
+            inside = [x for x in d if a and min(a) - half <= x <= max(a) + half]
             tot["n"] += len(a)  # type: ignore[operator]
+            tot["n_ok"] += len(a_ok)  # type: ignore[operator]
             tot["det"] += len(inside)  # type: ignore[operator]
             tot["err"] += match(d, a)  # type: ignore[operator]
+            tot["err_ok"] += match(d, a_ok)  # type: ignore[operator]
 
 
 def summary(totals: dict[str, dict[str, list[float] | int]]) -> dict[str, dict[str, float]]:
     out = {}
     for kind, tot in totals.items():
         err = np.abs(np.asarray(tot["err"])) * 1000
-        out[kind] = {"n": tot["n"], "recall": len(err) / max(tot["n"], 1), "precision": len(err) / max(tot["det"], 1),
+        out[kind] = {"n": tot["n"], "n_eligible": tot["n_ok"], "recall": len(err) / max(tot["n"], 1),
+                     "recall_eligible": len(tot["err_ok"]) / max(tot["n_ok"], 1),  # type: ignore[arg-type]
+                     "precision": len(err) / max(tot["det"], 1),
                      "median_ms": float(np.median(err)) if len(err) else math.nan,
                      "p95_ms": float(np.percentile(err, 95)) if len(err) else math.nan,
                      "bias_ms": float(np.median(tot["err"]) * 1000) if len(err) else math.nan}
@@ -80,7 +105,8 @@ def summary(totals: dict[str, dict[str, list[float] | int]]) -> dict[str, dict[s
 def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     print(f"\n{title}")
     for kind, r in rows.items():
-        print(f"  {kind:12s} n={r['n']:3d} recall={r['recall']:.3f} precision={r['precision']:.3f} "
+        print(f"  {kind:12s} n={r['n']:3d} recall={r['recall']:.3f} (eligible n={r['n_eligible']}: "
+              f"{r['recall_eligible']:.3f}) precision={r['precision']:.3f} "
               f"median={r['median_ms']:.1f} ms p95={r['p95_ms']:.1f} ms bias={r['bias_ms']:+.1f} ms")
 
 
@@ -109,9 +135,16 @@ def _run(detector: GaitZeni | GaitFootVelocity, sessions: dict[str, Path]) -> di
             assert all(e.source == "markers" and e.detector == detector.detector_id for e in events)
             assert all(math.isfinite(e.sd_s) and e.sd_s > 0 for e in events)
             assert all(e.clock == res.clock for res in det.results_ for e in res.events)
+            m = r.read_stream(det.results_[0].streams[0])
+            meta = det.results_[0].meta
+            need_pelvis = isinstance(detector, GaitZeni)
+
+            def ok(e: Event, m: Stream = m, meta: dict = meta, need_pelvis: bool = need_pelvis) -> bool:
+                return eligible(e.time_s, e.side, m, meta, need_pelvis=need_pelvis)
+
             one: dict[str, dict[str, list[float] | int]] = {}
-            score(events, ann, one)
-            score(events, ann, totals)
+            score(events, ann, one, ok=ok)
+            score(events, ann, totals, ok=ok)
             s = summary(one)
             print(f"  {Path(rel).name:42s} " + "  ".join(
                 f"{k[5:]}: {len(one[k]['err'])}/{one[k]['n']} med {s[k]['median_ms']:.0f} ms"  # type: ignore[arg-type]
@@ -120,27 +153,33 @@ def _run(detector: GaitZeni | GaitFootVelocity, sessions: dict[str, Path]) -> di
 
 
 def test_zeni_against_annotations(sessions: dict[str, Path]) -> None:
-    """Issue-4 targets are recall >= 0.97, median <= 10 ms (strike) / 20 ms (off). Measured (see the docs): foot off
-    meets the median target, foot strike is detected ~29 ms before the lab's annotation (a known property of the
-    heel-to-pelvis maximum); the test holds the measured figures so that a regression fails."""
+    """Issue-4 targets: recall >= 0.97, median <= 10 ms (strike) / 20 ms (off). Met for foot off and for the
+    recall of foot strikes (eligible annotations); NOT met for the foot-strike median: the heel-to-pelvis maximum
+    comes ~30 ms before the lab's strike on these files (a property of the method, see docs). The test holds the
+    measured figures so that a regression fails."""
     rows = _run(GaitZeni(), sessions)
     print_table("GaitZeni (zeni2008 v1)", rows)
-    assert rows["foot_strike"]["recall"] >= 0.85
-    assert rows["foot_strike"]["median_ms"] <= 32.0
-    assert rows["foot_off"]["recall"] >= 0.92
-    assert rows["foot_off"]["median_ms"] <= 10.0
-    assert rows["foot_strike"]["precision"] >= 0.85
-    assert rows["foot_off"]["precision"] >= 0.80
+    fs, fo = rows["foot_strike"], rows["foot_off"]
+    assert fs["recall_eligible"] >= 0.97
+    assert fo["recall_eligible"] >= 0.97
+    assert fo["median_ms"] <= 10.0
+    assert fs["median_ms"] <= 32.0  # target 10 ms: not met (measured 29.6 ms, bias -29.6 ms)
+    assert fs["precision"] >= 0.95
+    assert fo["precision"] >= 0.95
 
 
 def test_foot_velocity_against_annotations(sessions: dict[str, Path]) -> None:
+    """Foot-strike median meets the target; the recall of foot strikes does not (measured 0.90 on eligible
+    annotations): the strike minimum is missing where the ankle stands in for the heel or the foot barely settles."""
     rows = _run(GaitFootVelocity(), sessions)
     print_table("GaitFootVelocity (oconnor2007 v1)", rows)
-    assert rows["foot_strike"]["recall"] >= 0.70
-    assert rows["foot_strike"]["median_ms"] <= 20.0
-    assert rows["foot_off"]["recall"] >= 0.92
-    assert rows["foot_off"]["median_ms"] <= 10.0
-    assert rows["foot_off"]["precision"] >= 0.80
+    fs, fo = rows["foot_strike"], rows["foot_off"]
+    assert fs["median_ms"] <= 10.0
+    assert fo["median_ms"] <= 10.0
+    assert fs["recall_eligible"] >= 0.90  # target 0.97: not met
+    assert fo["recall_eligible"] >= 0.95  # target 0.97: not met
+    assert fs["precision"] >= 0.90
+    assert fo["precision"] >= 0.90
 
 
 def _markers_of(sessions: dict[str, Path], rel: str) -> tuple[Stream, list[Event]]:

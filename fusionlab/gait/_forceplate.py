@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab.gait._markers import _foot_markers, _up_axis_of
+from fusionlab.gait._markers import _foot_markers, _marker, _up_axis_of
 from fusionlab.gait.base import BaseGaitDetector, GaitResult
 from fusionlab.model import Event, Stream
 
@@ -227,7 +227,7 @@ class GaitForcePlate(BaseGaitDetector):
         dist: dict[str, float] = {}
         low: dict[str, NDArray[np.bool_]] = {}
         for side, roles in feet.items():
-            stack = np.stack([markers.channel(ch) for ch in roles.values()])
+            stack = np.stack([_marker(markers, ch) for ch in roles.values()])
             count = np.isfinite(stack).sum(axis=0)
             # mean of the markers seen in each frame
             pos = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)

@@ -49,7 +49,9 @@ HEADING_CUTOFF_HZ = 0.8  # the heading is the direction of the body's velocity l
 TREADMILL_MAX_RANGE_M = 1.0  # a body that stays within this horizontal range walks on a treadmill
 MIN_SPEED_M_PER_S = 0.15  # below this the subject is standing: no heading, no event
 MIN_STRIDE_S, MAX_STRIDE_S = 0.3, 3.0  # strikes of one foot further apart than this are not one stride
-SWING_TO_STRIKE_S = 0.3  # foot velocity: the strike minimum follows the late-swing descent within this time
+SETTLED_M_PER_S = 0.05  # foot velocity: a foot whose centre moves vertically slower than this has settled ...
+SETTLED_S = 0.05  # ... if it stays so this long
+STRIKE_BEFORE_SETTLE_S = 0.25  # the strike minimum is this close before settling
 
 
 def _norm(name: str) -> str:
@@ -87,6 +89,14 @@ def _pelvis_candidates(channels: tuple[str, ...]) -> list[list[str]]:
     return [c for c in (sac, psis[:2] if len(psis) >= 2 else [], asis[:2] if len(asis) >= 2 else []) if c]
 
 
+def _marker(m: Stream, channel: str) -> NDArray[np.float64]:
+    """(n, 3) positions of one marker, m, NaN in gaps. A point at exactly (0, 0, 0) is a gap too: some exporters
+    write missing samples so (sample23_Vicon_analysis.c3d has hundreds of such frames)."""
+    p = np.array(m.channel(channel), dtype=float)
+    p[np.all(p == 0.0, axis=1)] = np.nan
+    return p
+
+
 def _up_axis_of(stream: Stream) -> int:
     return _up_axis(stream)
 
@@ -117,14 +127,14 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
     up = _up_axis_of(m)
     horiz = [a for a in range(3) if a != up]
     warnings: list[str] = []
-    feet = {side: {role: _smooth(np.asarray(m.channel(ch), float), rate, cutoff_hz) for role, ch in roles.items()}
+    feet = {side: {role: _smooth(_marker(m, ch), rate, cutoff_hz) for role, ch in roles.items()}
             for side, roles in feet_ch.items()}
     cands = _pelvis_candidates(m.channels)
     pelvis = None
     pelvis_names: list[str] = []
     if cands:
-        best = min(cands, key=lambda c: np.isnan(np.mean([m.channel(ch)[:, 0] for ch in c], axis=0)).mean())
-        raw = np.mean([np.asarray(m.channel(ch), float) for ch in best], axis=0)  # NaN where one is missing
+        best = min(cands, key=lambda c: np.isnan(np.mean([_marker(m, ch)[:, 0] for ch in c], axis=0)).mean())
+        raw = np.mean([_marker(m, ch) for ch in best], axis=0)  # NaN where one is missing
         if np.isfinite(raw[:, 0]).mean() > 0.2:
             pelvis = _smooth(raw, rate, cutoff_hz)
             pelvis_names = best
@@ -436,13 +446,16 @@ class GaitFootVelocity(_MarkerDetector):
     -----
     Needs no pelvis marker (gaitmap recordings carry only foot markers). The foot centre is the mean of the heel
     (or ankle) and toe markers; with one of them missing, the other alone. O'Connor et al. report mean errors of
-    about 16 ms (strike) and 9 ms (off) at 100 Hz for normal gait.
+    about 16 ms (strike) and 9 ms (off) at 100 Hz for normal gait. The strike is the last minimum of vertical
+    velocity before the foot settles: in late swing the foot centre first descends fast (a deep minimum 150-250 ms
+    before contact), slows, and the heel contact gives a second, shallower minimum as the forefoot drops; that one
+    matches the lab's annotations.
     """
 
     name = "oconnor2007"
     version = "1"
 
-    def __init__(self, *, cutoff_hz: float = 7.0, min_stride_time_s: float = 0.6, min_peak_m_per_s: float = 0.1,
+    def __init__(self, *, cutoff_hz: float = 15.0, min_stride_time_s: float = 0.6, min_peak_m_per_s: float = 0.1,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.015, 0.012)) -> None:
         self.cutoff_hz = cutoff_hz
         self.min_stride_time_s = min_stride_time_s
@@ -451,27 +464,33 @@ class GaitFootVelocity(_MarkerDetector):
         self.method_sd_s = method_sd_s
 
     def min_prominence(self, kind: str) -> float:
-        return self.min_peak_m_per_s
+        return self.min_peak_m_per_s if kind == "foot_off" else 0.02
 
     def min_interval(self, kind: str) -> float:
         return 0.5 * self.min_stride_time_s if kind == "foot_off" else 0.05
 
     def _select(self, kind: str, sig: NDArray[np.float64], found: list[tuple[int, float, float]],
                 rate: float) -> list[tuple[int, float, float]]:
-        """Foot strike: the minimum of vertical velocity that follows the late-swing descent (a deeper minimum
-        less than ``SWING_TO_STRIKE_S`` earlier, with the terminal-swing velocity peak between them)."""
-        if kind != "foot_strike":
-            # foot off: the rise of the foot into swing, not the small terminal-swing bump before the strike
-            if not found:
-                return found
+        """Foot off: the large velocity peaks (the rise into swing, not the small terminal-swing bump).
+        Foot strike: the last minimum of vertical velocity before the foot settles (|v| below ``SETTLED_M_PER_S``
+        for ``SETTLED_S``), within ``STRIKE_BEFORE_SETTLE_S`` of settling and while still descending faster than
+        ``self.min_peak_m_per_s``."""
+        if not found:
+            return found
+        if kind == "foot_off":
             heights = np.array([sig[i] for i, _, _ in found])
             big = float(np.median(heights[heights >= np.median(heights)]))
             return [f for f, h in zip(found, heights, strict=True) if h >= 0.5 * big]
+        vz = -sig
+        settled = np.abs(vz) < SETTLED_M_PER_S
+        onsets = [i0 for i0, i1 in _runs(settled) if (i1 - i0) / rate >= SETTLED_S and i0 > 0]
+        idx = np.array([i for i, _, _ in found])
         out = []
-        for (i1, _, _), cur in itertools.pairwise(found):
-            i2 = cur[0]
-            if (i2 - i1) / rate <= SWING_TO_STRIKE_S and sig[i1] > sig[i2]:  # sig = -vz: the earlier is deeper
-                out.append(cur)
+        for s0 in onsets:
+            cand = np.flatnonzero((idx < s0) & (idx >= s0 - STRIKE_BEFORE_SETTLE_S * rate))
+            cand = [k for k in cand if vz[idx[k]] < -self.min_peak_m_per_s]
+            if cand:
+                out.append(found[cand[-1]])
         return out
 
     def noise_of(self, kind: str) -> float:
