@@ -307,9 +307,9 @@ def test_back_against_reference(back, mobgap_session, system):
     hits = sum(r["hits"] for r in rows.values())
     n = sum(r["n_ref"] for r in rows.values())
     print(f"overall IC recall {hits}/{n} = {hits / n:.3f}")
-    # what we can defend (measured; the 0.95 target is tested below and not yet met on Test11)
+    # what we can defend (the 0.95 target holds on Test5; on Test11 it is a strict xfail below)
     for trial, r in rows.items():
-        floor = 0.88 if trial.startswith("test5") else 0.85
+        floor = 0.95 if trial.startswith("test5") else 0.85  # target on the straight walks
         assert r["hits"] / r["n_ref"] >= floor, trial
         assert r["same_side"] / r["hits"] >= 0.9, trial
     # straight walks (Test5): cadence within 3 steps/min of the reference
@@ -341,7 +341,7 @@ def test_back_reference_systems_agreement(mobgap_session):
 
 
 @pytest.mark.xfail(strict=True, reason="target not met on Test11 (daily-living simulation, turns, slow steps): IC "
-                                       "recall 0.94 (INDIP) / 0.88 (Stereophoto), cadence up to ~9 steps/min "
+                                       "recall 0.94 (INDIP) / 0.88 (Stereophoto), cadence up to ~10 steps/min "
                                        "off the reference field; see docs/gait-imu.md")
 def test_back_targets_all_trials(back, mobgap_session):
     det, ref, _ = back
