@@ -1,0 +1,229 @@
+"""fusionlab events / params / validate: real C3D sessions, JSON schemas, storage, hand-computed validation."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import h5py
+import pytest
+
+from fusionlab.cli import main
+from fusionlab.exceptions import ValidationError
+from fusionlab.gait import _detect
+from fusionlab.gait._detect import detect_session, store_results
+from fusionlab.gait._validate import validate_sessions
+from fusionlab.gait.base import GaitResult
+from fusionlab.model import ClockEntry, Event, Session
+from fusionlab.persist import open_session, save_session
+from tests.conftest import shared_path
+
+KINDS = {"foot_strike", "foot_off"}
+SIDES = {"left", "right"}
+DETECTOR_SOURCES = {"forceplate", "markers", "imu", "video"}
+
+
+@pytest.fixture(scope="module")
+def c3d_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session of a Plug-in Gait walk with annotated events, markers and force plates."""
+    from fusionlab.ingest import ingest
+
+    out = tmp_path_factory.mktemp("gait") / "walk.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest([shared_path("btkdata/PiG_Motion-FlatFoot-Full.c3d")], out, isolate=False)
+    return out
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def _run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_events_json_schema_and_annotations(c3d_session: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = _copy(c3d_session, tmp_path / "s.h5")
+    events = _run_json(capsys, "events", str(path), "--json")
+    assert isinstance(events, list) and events
+    for e in events:
+        assert {"time_s", "sd_s", "side", "kind", "source", "detector"} <= set(e)
+        assert isinstance(e["time_s"], float) and (e["sd_s"] is None or e["sd_s"] >= 0)
+        assert e["side"] in SIDES and e["kind"] in KINDS
+        assert e["source"] in DETECTOR_SOURCES | {"annotation"}
+    assert [e["time_s"] for e in events] == sorted(e["time_s"] for e in events)
+    annotations = [e for e in events if e["source"] == "annotation"]
+    detected = [e for e in events if e["source"] != "annotation"]
+    with open_session(path) as r:
+        stored_ann = [e for e in r.events(source="annotation") if e.kind in KINDS and e.side in SIDES]
+    assert len(annotations) == len(stored_ann) and all(e["sd_s"] is None for e in annotations)
+    assert detected and all(e["sd_s"] is not None and "stream" in e for e in detected)
+    # annotations are never detector output: no detector event carries the source file's name as detector
+    assert not {e["detector"] for e in detected} & {e["detector"] for e in annotations}
+
+
+def test_events_stored_replaced_not_duplicated(c3d_session: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = _copy(c3d_session, tmp_path / "s.h5")
+    with open_session(path) as r:
+        n_ann = len(r.events(source="annotation"))
+    main(["events", str(path)])
+    with open_session(path) as r:
+        first = {s: len(r.events(source=s)) for s in DETECTOR_SOURCES}
+        derived = r.derived_names()
+        streams = r.stream_names
+    assert sum(first.values()) > 0
+    assert any(d.startswith("gait_markers_") for d in derived)
+    main(["events", str(path)])
+    with open_session(path) as r:
+        assert {s: len(r.events(source=s)) for s in DETECTOR_SOURCES} == first
+        assert len(r.events(source="annotation")) == n_ann  # annotations untouched
+        assert r.derived_names() == derived
+        assert r.stream_names == streams
+        assert all(e.source != "annotation" for s in DETECTOR_SOURCES for e in r.events(source=s))
+    out = capsys.readouterr().out
+    assert "detected event(s)" in out
+
+
+def test_derived_group_layout(c3d_session: Path, tmp_path: Path) -> None:
+    path = _copy(c3d_session, tmp_path / "s.h5")
+    results = detect_session(path, "markers")
+    names = store_results(path, results)
+    assert names
+    with h5py.File(path, "r") as f:
+        g = f["derived"][names[0]]
+        for key in ("source", "detector", "algorithm", "parameters", "input_streams", "fusionlab_version",
+                    "created_at", "summary", "results", "units"):
+            assert key in g.attrs, key
+        assert g.attrs["source"] == "markers"
+        assert json.loads(g.attrs["input_streams"])
+        n = g["start_s"].shape[0]
+        assert n > 0 and g["stride_time_s"].shape == (n,) and g["stride_time_s_sd"].shape == (n,)
+        summary = json.loads(g.attrs["summary"])
+        assert summary["stride_time_s"]["left"]["n"] > 0
+
+
+def test_no_store_leaves_file_unchanged(c3d_session: Path, tmp_path: Path) -> None:
+    path = _copy(c3d_session, tmp_path / "s.h5")
+    before = path.read_bytes()
+    assert main(["events", str(path), "--no-store", "--source", "markers"]) == 0
+    assert path.read_bytes() == before
+
+
+def test_params_json(c3d_session: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = _run_json(capsys, "params", str(c3d_session), "--json")
+    assert isinstance(report, dict) and set(report) == {"session", "sources", "notes"}
+    sources = {s["source"] for s in report["sources"]}
+    assert "annotation" in sources and "markers" in sources
+    for s in report["sources"]:
+        assert {"source", "detector", "streams", "n_strides", "parameters"} <= set(s)
+        for p, v in s["parameters"].items():
+            assert {"unit", "left", "right", "symmetry_index_pct"} <= set(v), p
+            for side in ("left", "right"):
+                assert {"n", "mean", "sd", "cv_pct", "sd_of_mean"} <= set(v[side])
+    ann = next(s for s in report["sources"] if s["source"] == "annotation")
+    assert 0.8 < ann["parameters"]["stride_time_s"]["left"]["mean"] < 1.6
+    assert main(["params", str(c3d_session)]) == 0
+    assert "stride_time_s" in capsys.readouterr().out
+
+
+def test_validate_json_two_sessions(c3d_session: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = _copy(c3d_session, tmp_path / "again.h5")
+    one = _run_json(capsys, "validate", str(c3d_session), "--json", "--source", "markers")
+    two = _run_json(capsys, "validate", str(c3d_session), str(other), "--json", "--source", "markers")
+    assert one["reference"] == "annotation" and one["tolerance_s"] == 0.1
+    comp1 = {(c["source"], c["detector"]): c for c in one["comparisons"]}
+    comp2 = {(c["source"], c["detector"]): c for c in two["comparisons"]}
+    assert comp1 and set(comp1) == set(comp2) and all(k[0] == "markers" for k in comp1)
+    for key, c in comp1.items():
+        assert {"foot_strike", "foot_off", "all"} == set(c["events"])
+        m1, m2 = c["events"]["all"], comp2[key]["events"]["all"]
+        assert m2["n_matched"] == 2 * m1["n_matched"] and m2["n_reference"] == 2 * m1["n_reference"]
+        assert comp2[key]["n_sessions"] == 2
+        assert {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
+                "p95_abs_error_s", "mean_error_s"} == set(m1)
+        for a in c["parameters"].values():
+            assert {"n", "bias", "sd_difference", "loa_low", "loa_high", "icc_a1", "unit"} <= set(a)
+    assert main(["validate", str(c3d_session), "--reference", "markers", "--tolerance-ms", "60"]) == 0
+    assert "ICC(2,1)" in capsys.readouterr().out
+
+
+def _ev(t: float, side: str, kind: str, source: str, clock: str = "dev") -> Event:
+    return Event(time_s=t, kind=kind, side=side, source=source, sd_s=math.nan if source == "annotation" else 0.01,
+                 clock=clock, detector="file.c3d" if source == "annotation" else "fake v1")
+
+
+def test_validate_hand_computed_synthetic(tmp_path: Path) -> None:
+    """Annotations on a device clock offset by +0.5 s from the session clock; a fake detector on another clock."""
+    ann = [_ev(t, "left", "foot_strike", "annotation") for t in (1.0, 2.0, 3.0)]
+    ann += [_ev(t, "right", "foot_strike", "annotation") for t in (1.5, 2.5)]
+    ann += [_ev(t, "left", "foot_off", "annotation") for t in (1.6, 2.6)]
+    path = tmp_path / "syn.h5"
+    save_session(Session(events=tuple(ann), clocks={"dev": ClockEntry("dev", 0.5, 0, 0, 0, "reference"),
+                                                    "cam": ClockEntry("cam", 1.0, 0.01, 0, 0, "cross_correlation")}),
+                 path)
+    # detector times on the cam clock (session = cam + 1.0); session-clock truth = annotation + 0.5
+    det = [_ev(t - 0.5, "left", "foot_strike", "video", "cam") for t in (1.02, 1.96, 3.30)]  # +20, -40, miss
+    det += [_ev(t - 0.5, "right", "foot_strike", "video", "cam") for t in (1.5, 2.5, 2.55)]  # 0, 0, extra
+    det += [_ev(t - 0.5, "left", "foot_off", "video", "cam") for t in (1.63, 5.0)]  # +30, outside span
+    res = GaitResult(source="video", detector="fake v1", streams=("cam.pose2d",), clock="cam", events=det)
+    report = validate_sessions([path], "annotation", tolerance_s=0.1, results={str(path): [res]})
+    (c,) = report["comparisons"]
+    fs, fo, all_ = c["events"]["foot_strike"], c["events"]["foot_off"], c["events"]["all"]
+    assert (fs["n_reference"], fs["n_detected"], fs["n_matched"]) == (5, 5, 4)
+    assert fs["precision"] == pytest.approx(0.8) and fs["recall"] == pytest.approx(0.8)
+    assert fs["median_abs_error_s"] == pytest.approx(0.01, abs=1e-9)  # |e| = 0.02, 0.04, 0, 0
+    assert fs["mean_error_s"] == pytest.approx(-0.005, abs=1e-9)
+    assert (fo["n_reference"], fo["n_detected"], fo["n_matched"]) == (2, 1, 1)  # 5.0 s is outside the span
+    assert fo["median_abs_error_s"] == pytest.approx(0.03, abs=1e-9)
+    assert all_["n_matched"] == 5 and all_["recall"] == pytest.approx(5 / 7)
+    # session clock: reference strides L 1.5-2.5, L 2.5-3.5, R 2.0-3.0; detector strides L 1.52-2.46 (R 2.0
+    # inside), R 2.0-3.0 (L 2.46 inside); L 2.46-3.80 has two right strikes inside and is rejected.
+    # Pairs: L 0.94 vs 1.0 (d = -0.06), R 1.0 vs 1.0 (d = 0): bias -0.03, SD(d) = 0.06 / sqrt(2)
+    st = c["parameters"]["stride_time_s"]
+    assert st["n"] == 2 and st["bias"] == pytest.approx(-0.03, abs=1e-9)
+    assert st["loa_high"] == pytest.approx(-0.03 + 1.96 * 0.06 / math.sqrt(2), abs=1e-9)
+    # reference = a detector family that does not exist here: nothing to compare, said so
+    report = validate_sessions([path], "markers", results={str(path): [res]})
+    assert report["comparisons"] == [] and "no reference events" in report["sessions"][0]["notes"][0]
+
+
+def test_store_refuses_annotation_source(tmp_path: Path) -> None:
+    path = tmp_path / "syn.h5"
+    save_session(Session(events=(_ev(1.0, "left", "foot_strike", "annotation"),),
+                         clocks={"dev": ClockEntry("dev", 0, 0, 0, 0, "reference")}), path)
+    bad = GaitResult(source="markers", detector="fake v1", streams=(), clock="dev",
+                     events=[_ev(1.0, "left", "foot_strike", "annotation")])
+    with pytest.raises(ValidationError, match="annotation"):
+        store_results(path, [bad])
+
+
+def test_missing_module_is_skipped_with_a_note(c3d_session: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(_detect.DETECTOR_MODULES, "video", ("fusionlab.gait._does_not_exist",))
+    notes: list[str] = []
+    results = detect_session(c3d_session, "video", notes=notes)
+    assert results == [] and any("not available" in n for n in notes)
+
+
+def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], c3d_session: Path) -> None:
+    text = tmp_path / "notes.h5"
+    text.write_text("not a session")
+    for cmd in ("events", "params", "validate"):
+        assert main([cmd, str(text)]) == 1
+        assert "not a fusionlab session" in capsys.readouterr().err
+    assert main(["events", str(tmp_path / "missing.h5")]) == 1
+    with pytest.raises(SystemExit) as exc:
+        main(["events", str(c3d_session), "--source", "kinect"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["validate", str(c3d_session), "--tolerance-ms", "0"]) == 1
+    assert "tolerance" in capsys.readouterr().err
+    with pytest.raises(ValidationError, match="Allowed values"):
+        detect_session(c3d_session, "kinect")
