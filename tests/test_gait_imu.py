@@ -170,6 +170,8 @@ def test_foot_contract(foot):
             assert math.isfinite(e.sd_s) and 0 < e.sd_s < 0.05
             assert e.side == res.meta["placement"].split("_")[0]
         assert all("stride_time_s" in s.params for s in res.strides)
+        json.dumps(res.meta)  # stored with the results
+        json.dumps([s.as_dict() for s in res.strides])
 
 
 def test_foot_against_mocap(foot, gaitmap_reference):
@@ -286,6 +288,8 @@ def test_back_contract(back):
             assert e.side in ("left", "right")
             assert math.isfinite(e.sd_s) and e.sd_s > 0
         assert res.meta["bouts"]
+        json.dumps(res.meta)
+        json.dumps([s.as_dict() for s in res.strides])
         # Mobilise-D frame: x vertical
         assert abs(res.meta["vertical_axis_in_sensor_frame"][0]) > 0.9
 
@@ -372,15 +376,18 @@ def test_back_standing_still_and_gap(back):
     data[gap, 1] = np.nan
     res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
     assert not [e for e in res.events if 7.0 <= e.time_s < 8.5]
+    assert not [s for s in res.strides if s.start_s < 8.5 and s.end_s > 7.0]
     assert any("missing" in w for w in res.warnings)
+    assert len(res.events) >= 4
 
 
 def test_back_saturation_flagged(back):
     _, _, streams = back
     stream = streams[next(n for n in streams if "test5_trial1" in n)]
     data = stream.data.copy()
-    data[:, 0] = np.clip(data[:, 0], -12.0, 12.0)  # a +-1.2 g accelerometer clips the contact peaks
-    res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
+    data[:, 0] = np.clip(data[:, 0], -12.0, 12.0)  # clip the contact peaks at a (declared) 12 m/s^2 range
+    res = GaitLowerBackImu(sensor_height_m=0.96, acc_range_m_per_s2=12.0).detect_stream(
+        dataclasses.replace(stream, data=data))
     assert res.meta["saturated_samples"] > 0
     assert any("saturated" in w for w in res.warnings)
 
@@ -404,3 +411,20 @@ def test_back_step_length(back, mobgap_session):
                   f"{np.median(np.abs(err)):.3f} m")
             if trial.startswith("test5"):
                 assert abs(np.median(err)) <= 0.2
+
+
+def test_back_reference_bouts_option(mobgap_session, sensor_height_m):
+    """``reference_bouts=True`` (validation only) keeps contacts inside the reference bouts of one system."""
+    path, meta = mobgap_session
+    with open_session(path) as r:
+        det = GaitLowerBackImu(sensor_height_m=sensor_height_m, reference_bouts=True).detect(r)
+        ref = r.events(source="reference", clock="device")
+    system = next(e.detector for e in ref if e.kind == "walking_bout_start")
+    bouts = [(e.time_s, e.detector) for e in ref if e.kind == "walking_bout_start" and e.detector == system]
+    assert bouts
+    for res in det.results_:
+        trial = _trial(res.streams[0])
+        ref_bouts = meta["reference"][trial][system.split(":")[1]]["bouts"]
+        for e in res.events:
+            assert any(b["start_device_s"] - 0.11 <= e.time_s <= b["end_device_s"] + 0.11 for b in ref_bouts)
+        assert res.meta["bout_source"] == "reference (validation)"

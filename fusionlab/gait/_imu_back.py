@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import butter, filtfilt, find_peaks
 
-from fusionlab.gait._imu_foot import finite_segments, saturation_mask
+from fusionlab.gait._imu_foot import finite_segments, imu_usable
 from fusionlab.gait.base import BaseGaitDetector, GaitResult, Stride, Value
 from fusionlab.model import Event
 from fusionlab.units import GRAVITY_MS2
@@ -144,17 +144,15 @@ class GaitLowerBackImu(BaseGaitDetector):
             ev = reader.events(source="reference", clock="device")
             starts = [e for e in ev if e.kind == "walking_bout_start"]
             ends = [e for e in ev if e.kind == "walking_bout_end"]
+            first = starts[0].detector if starts else ""  # one reference system only: the first one found
             for s in starts:
                 e = [x for x in ends if x.detector == s.detector and x.clock == s.clock and x.time_s > s.time_s]
-                if e:
+                if e and s.detector == first:
                     ref_bouts.append((s.time_s, min(x.time_s for x in e), s.clock))
-            # one reference system only: the first one found
-            if starts:
-                first = starts[0].detector
-                ref_bouts = [b for b, s in zip(ref_bouts, starts, strict=False) if s.detector == first]
         for name in reader.find_streams(modality="imu"):
             stream = reader.read_stream(name)
-            if str(stream.meta.get("placement", "")) not in self.placements or not stream.regular:
+            if (str(stream.meta.get("placement", "")) not in self.placements or not stream.regular
+                    or not {"acc", "gyr"} <= set(stream.channels)):
                 continue
             bouts = [(a, b) for a, b, c in ref_bouts if c == stream.clock] if self.reference_bouts else None
             res = self.detect_stream(stream, sensor_height_m=height, bouts=bouts)
@@ -179,10 +177,7 @@ class GaitLowerBackImu(BaseGaitDetector):
         gyr = np.asarray(stream.channel("gyr"), dtype=np.float64)
         t = stream.times()
         t0 = float(t[0]) if t.size else stream.start_s
-        sat = saturation_mask(gyr, self.gyr_range_rad_s) | saturation_mask(acc, self.acc_range_m_per_s2)
-        finite = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
-        usable = finite & ~sat
-        n_sat, n_gap = int(sat.sum()), int((~finite).sum())
+        usable, n_sat, n_gap = imu_usable(acc, gyr, self.gyr_range_rad_s, self.acc_range_m_per_s2)
         result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, bouts=[])
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
@@ -238,7 +233,10 @@ class GaitLowerBackImu(BaseGaitDetector):
                 if sel.size >= 2:
                     groups.append(sel)
         elif ic.size:
-            cut = np.flatnonzero((np.diff(ic) / rate > hi) | (np.diff(ic) / rate < lo)) + 1
+            # a bout ends at an irregular interval or at an unusable sample between two contacts
+            bad_before = np.concatenate([[0], np.cumsum(~usable)])
+            broken = bad_before[np.ceil(ic[1:]).astype(int)] > bad_before[np.floor(ic[:-1]).astype(int)]
+            cut = np.flatnonzero((np.diff(ic) / rate > hi) | (np.diff(ic) / rate < lo) | broken) + 1
             groups = [g for g in np.split(ic, cut) if g.size >= self.min_bout_steps]
         if not groups:
             result.warnings.append(f"{stream.name}: no walking bout (fewer than {self.min_bout_steps} regular steps "

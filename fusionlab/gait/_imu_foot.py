@@ -20,7 +20,11 @@ if TYPE_CHECKING:
     from fusionlab.model import Stream
     from fusionlab.persist import SessionReader
 
-__all__ = ["GaitFootImu", "finite_segments", "saturation_mask"]
+__all__ = ["GaitFootImu", "finite_segments", "imu_usable", "saturation_mask"]
+
+# Smallest full scale of common IMUs (+-250 deg/s, +-1.5 g): a clipping plateau below it is not saturation.
+_MIN_GYR_RANGE_RAD_S = 3.5
+_MIN_ACC_RANGE_M_PER_S2 = 14.7
 
 # Timing error of the events at high rates, measured on gaitmap's example walk against motion capture (204.8 Hz,
 # 118 foot strikes, 57 foot-offs; docs/gait-imu.md): robust SD (1.4826 * MAD) of the detector-minus-mocap
@@ -40,12 +44,14 @@ def finite_segments(ok: NDArray[np.bool_], min_len: int) -> list[tuple[int, int]
     return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= min_len]
 
 
-def saturation_mask(x: NDArray[np.float64], full_scale: float | None, min_run: int = 3) -> NDArray[np.bool_]:
+def saturation_mask(x: NDArray[np.float64], full_scale: float | None, min_run: int = 3,
+                    min_abs: float = 0.0) -> NDArray[np.bool_]:
     """Samples of ``(n, k)`` data that are clipped.
 
     With ``full_scale`` (the sensor range, same unit as ``x``): ``|x| >= 0.99 * full_scale`` on any axis. Without
     it: runs of at least ``min_run`` identical values that equal the channel's extreme (the plateau a clipping
-    sensor leaves), on any axis.
+    sensor leaves), on any axis, when that extreme is at least ``min_abs`` in magnitude (a quantised signal at
+    rest repeats its largest value too; no real sensor has a range below ``min_abs``).
     """
     n = x.shape[0]
     bad = np.zeros(n, dtype=bool)
@@ -60,12 +66,22 @@ def saturation_mask(x: NDArray[np.float64], full_scale: float | None, min_run: i
         if not fin.any():
             continue
         for extreme in (np.nanmax(col), np.nanmin(col)):
-            if extreme == 0:
+            if extreme == 0 or abs(extreme) < min_abs:
                 continue
             at = fin & (col == extreme)
             for a, b in finite_segments(at, min_run):
                 bad[a:b] = True
     return bad
+
+
+def imu_usable(acc: NDArray[np.float64], gyr: NDArray[np.float64], gyr_range_rad_s: float | None,
+               acc_range_m_per_s2: float | None) -> tuple[NDArray[np.bool_], int, int]:
+    """Usable samples (finite, not saturated) of ``(n, 3)`` acc (m/s²) and gyr (rad/s); and the saturated and
+    missing sample counts."""
+    sat = (saturation_mask(gyr, gyr_range_rad_s, min_abs=_MIN_GYR_RANGE_RAD_S)
+           | saturation_mask(acc, acc_range_m_per_s2, min_abs=_MIN_ACC_RANGE_M_PER_S2))
+    finite = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
+    return finite & ~sat, int(sat.sum()), int((~finite).sum())
 
 
 def _lowpass(x: NDArray[np.float64], cutoff_hz: float, rate_hz: float, order: int = 2) -> NDArray[np.float64]:
@@ -232,7 +248,7 @@ class GaitFootImu(BaseGaitDetector):
         for name in reader.find_streams(modality="imu"):
             stream = reader.read_stream(name)
             place = str(stream.meta.get("placement", ""))
-            if place not in self.placements or not stream.regular:
+            if place not in self.placements or not stream.regular or not {"acc", "gyr"} <= set(stream.channels):
                 continue
             self.results_.append(self.detect_stream(stream))
         return self
@@ -248,10 +264,7 @@ class GaitFootImu(BaseGaitDetector):
         acc = np.asarray(stream.channel("acc"), dtype=np.float64)
         gyr = np.asarray(stream.channel("gyr"), dtype=np.float64)
         t = stream.times()
-        sat = saturation_mask(gyr, self.gyr_range_rad_s) | saturation_mask(acc, self.acc_range_m_per_s2)
-        finite = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
-        usable = finite & ~sat
-        n_sat, n_gap = int(sat.sum()), int((~finite).sum())
+        usable, n_sat, n_gap = imu_usable(acc, gyr, self.gyr_range_rad_s, self.acc_range_m_per_s2)
         result.meta.update(saturated_samples=n_sat, missing_samples=n_gap)
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
@@ -281,6 +294,8 @@ class GaitFootImu(BaseGaitDetector):
         n_peaks = 0
         base_q = 1.0 / (12.0 * rate * rate)
         near = np.convolve((~usable).astype(float), np.ones(int(0.4 * rate) | 1), mode="same") > 0
+        near[:int(0.2 * rate)] = True  # the start and end of the recording count as edges too
+        near[-int(0.2 * rate):] = True
         for a, b in segments:
             seg = wl[a:b]
             peaks, props = find_peaks(seg, height=self.swing_threshold_rad_s, distance=max(1, int(0.5 * rate)))
