@@ -465,8 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "sessions given. JSON: docs/gait.md.")
     p.add_argument("sessions", nargs="+", metavar="SESSION.h5")
     p.add_argument("--reference", default="annotation",
-                   help="annotation (source-file events; default), forceplate, markers, imu, video, "
-                        "FAMILY/DETECTOR, or a stream name")
+                   help="annotation (source-file events; default), another stored event source such as "
+                        "reference[/SYSTEM], forceplate, markers, imu, video, FAMILY/DETECTOR, or a stream name")
     p.add_argument("--source", default="all", choices=sources, help="compare only this family (default: all)")
     p.add_argument("--tolerance-ms", type=float, default=100.0, help="matching tolerance (default 100 ms)")
     p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/gait.md)")

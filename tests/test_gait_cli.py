@@ -227,3 +227,19 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], c3d_session:
     assert "tolerance" in capsys.readouterr().err
     with pytest.raises(ValidationError, match="Allowed values"):
         detect_session(c3d_session, "kinect")
+
+
+def test_validate_against_one_stored_reference_system(tmp_path: Path) -> None:
+    """A dataset's reference systems (source 'reference', one detector per system): choose one with '/'."""
+    ref = [Event(t, "foot_strike", "left", "reference", clock="dev", detector=sysname)
+           for sysname, shift in (("sys:A", 0.0), ("sys:B", 0.03)) for t in (1.0 + shift, 2.0 + shift)]
+    path = tmp_path / "ref.h5"
+    save_session(Session(events=tuple(ref), clocks={"dev": ClockEntry("dev", 0, 0, 0, 0, "reference")}), path)
+    det = [_ev(t, "left", "foot_strike", "imu") for t in (1.01, 2.01)]
+    res = GaitResult(source="imu", detector="fake v1", streams=("x",), clock="dev", events=det)
+    report = validate_sessions([path], "reference/sys:A", results={str(path): [res]})
+    fs = report["comparisons"][0]["events"]["foot_strike"]
+    assert fs["n_reference"] == 2 and fs["median_abs_error_s"] == pytest.approx(0.01)
+    report = validate_sessions([path], "reference", results={str(path): [res]})
+    assert report["comparisons"][0]["events"]["foot_strike"]["n_reference"] == 4
+    assert any("choose one" in n for n in report["sessions"][0]["notes"])

@@ -162,3 +162,13 @@ def test_stride_pairing_and_agreement() -> None:
     assert a["loa_low"] == pytest.approx(0.05) and a["loa_high"] == pytest.approx(0.05)
     # constant offset 0.05 with target variance: ICC(A,1) < 1 (absolute agreement penalises the bias)
     assert 0.5 < a["icc_a1"] < 1.0
+
+
+def test_covered_spans_split_at_long_gaps() -> None:
+    from fusionlab.gait._validate import covered_spans
+
+    assert covered_spans([1.0, 2.0, 3.0, 10.0, 11.0], 0.1) == [(0.9, 3.1), (9.9, 11.1)]
+    ref = [ev(t, "left", "fs", source="reference") for t in (1.0, 2.0, 10.0, 11.0)]
+    det = [ev(t, "left", "fs") for t in (1.0, 2.0, 5.0, 6.0, 10.0, 11.0)]  # 5 and 6 s: between the bouts
+    m = match_events(det, ref)
+    assert len(m.pairs) == 4 and not m.extra and sorted(e.time_s for e in m.outside) == [5.0, 6.0]

@@ -6,8 +6,10 @@ Event matching (`match_events`)
     sorted list of candidate pairs). Reference events without a match are misses (false negatives).
 Precision only where the reference looked
     Reference event lists rarely cover a whole recording (C3D annotations mark a few strides; a force plate sees
-    one contact). Per side, the reference's *covered span* is ``[first - tolerance, last + tolerance]`` of its
-    events of that side (all kinds); a detected event outside it is neither a true nor a false positive.
+    one contact; reference systems mark walking bouts only). Per side, the reference's *covered spans* are the
+    runs of its events of that side (all kinds) with no gap longer than 2.5 s (the longest accepted stride),
+    each widened by the tolerance, ``[first - tolerance, last + tolerance]``; a detected event outside them is
+    neither a true nor a false positive.
     ``precision = matched / detected inside the span``, ``recall = matched / reference events``.
 Timing error
     Signed error = detected - reference (s); reported: median and 95th percentile of the absolute error, and
@@ -31,12 +33,22 @@ from numpy.typing import ArrayLike
 from fusionlab.gait.base import PARAMETERS, Stride
 from fusionlab.model import Event
 
-__all__ = ["KINDS", "EventMatch", "agreement", "event_metrics", "icc_a1", "limits_of_agreement", "match_events",
-           "match_strides"]
+__all__ = [
+    "KINDS",
+    "EventMatch",
+    "agreement",
+    "covered_spans",
+    "event_metrics",
+    "icc_a1",
+    "limits_of_agreement",
+    "match_events",
+    "match_strides",
+]
 
 KINDS: tuple[str, ...] = ("foot_strike", "foot_off")
 SIDES: tuple[str, ...] = ("left", "right")
 TOLERANCE_S = 0.1
+MAX_GAP_S = 2.5  # a reference with no event of one side for longer than this did not look there
 
 
 @dataclass
@@ -74,6 +86,20 @@ def _greedy_pairs(a: Sequence[float], b: Sequence[float], tolerance_s: float) ->
     return out
 
 
+def covered_spans(times: Sequence[float], tolerance_s: float, max_gap_s: float = MAX_GAP_S
+                  ) -> list[tuple[float, float]]:
+    """Intervals a reference covers: runs of its event times with no gap over ``max_gap_s``, widened by the
+    tolerance on both sides."""
+    ts = sorted(times)
+    spans: list[tuple[float, float]] = []
+    for t in ts:
+        if spans and t - (spans[-1][1] - tolerance_s) <= max_gap_s:
+            spans[-1] = (spans[-1][0], t + tolerance_s)
+        else:
+            spans.append((t - tolerance_s, t + tolerance_s))
+    return spans
+
+
 def match_events(detected: Sequence[Event], reference: Sequence[Event], *,
                  tolerance_s: float = TOLERANCE_S) -> EventMatch:
     """Match detected to reference events (same side and kind, one-to-one, nearest within ``tolerance_s``).
@@ -83,13 +109,16 @@ def match_events(detected: Sequence[Event], reference: Sequence[Event], *,
     det, ref = _gait(detected), _gait(reference)
     out = EventMatch()
     for side in SIDES:
-        ref_side = [e.time_s for e in ref if e.side == side]
-        span = (min(ref_side) - tolerance_s, max(ref_side) + tolerance_s) if ref_side else None
+        spans = covered_spans([e.time_s for e in ref if e.side == side], tolerance_s)
+
+        def covered(e: Event, spans: list[tuple[float, float]] = spans) -> bool:
+            return any(a <= e.time_s <= b for a, b in spans)
+
         for kind in KINDS:
             d = sorted((e for e in det if e.side == side and e.kind == kind), key=lambda e: e.time_s)
             r = sorted((e for e in ref if e.side == side and e.kind == kind), key=lambda e: e.time_s)
-            inside = [e for e in d if span is not None and span[0] <= e.time_s <= span[1]]
-            out.outside += [e for e in d if not (span is not None and span[0] <= e.time_s <= span[1])]
+            inside = [e for e in d if covered(e)]
+            out.outside += [e for e in d if not covered(e)]
             pairs = _greedy_pairs([e.time_s for e in inside], [e.time_s for e in r], tolerance_s)
             out.pairs += [(inside[i], r[j]) for i, j in pairs]
             out.missed += [e for j, e in enumerate(r) if j not in {p[1] for p in pairs}]
@@ -241,7 +270,9 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
         Session files.
     reference
         ``"annotation"`` (events stored in the source files; reference strides from `temporal_strides` of them),
-        a source family (``"forceplate"``, ``"markers"``, ``"imu"``, ``"video"``: its first detector),
+        another stored event source that is not a detector family (``"reference"``: reference systems of a
+        dataset), optionally with one system, ``"reference/mobilised:INDIP"`` (its ``detector`` field), a source
+        family (``"forceplate"``, ``"markers"``, ``"imu"``, ``"video"``: its first detector),
         ``"<family>/<detector>"`` (e.g. ``"markers/zeni2008 v1"``), or a stream name (the output of the detectors
         that analysed that stream).
     tolerance_s
@@ -258,7 +289,7 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
         "sessions": [{"path", "n_reference_events", "compared": [...], "notes": [...]}], "comparisons":
         [{"source", "detector", "n_sessions", "events": event_metrics, "parameters": agreement}]}``.
     """
-    from fusionlab.gait._detect import _check_source, detect_session, detector_strides, to_session_events
+    from fusionlab.gait._detect import SOURCES, _check_source, detect_session, detector_strides, to_session_events
     from fusionlab.gait._params import temporal_strides
     from fusionlab.persist import open_session
 
@@ -275,14 +306,21 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
         with open_session(path) as reader:
             clocks = reader.clocks()
             res = results[str(path)] if results is not None else detect_session(reader, "all", notes=notes)
-            annotations = _gait(reader.events(source="annotation"))
+            stored_events = _gait(reader.events())
+            stored_sources = {e.source for e in reader.events()} | {"annotation"}
         by_key: dict[tuple[str, str], list[Any]] = {}
         for r in res:
             by_key.setdefault((r.source, r.detector), []).append(r)
         streams = {k: {s for r in v for s in r.streams} for k, v in by_key.items()}
-        if reference == "annotation":
+        stored_source, _, stored_det = reference.partition("/")
+        if stored_source in stored_sources and stored_source not in SOURCES:
             ref_keys: list[tuple[str, str]] = []
-            ref_events = annotations
+            ref_events = [e for e in stored_events if e.source == stored_source
+                          and (not stored_det or e.detector == stored_det)]
+            dets = sorted({e.detector for e in ref_events})
+            if len(dets) > 1 and stored_source != "annotation":
+                notes.append(f"reference events of {stored_source!r} come from {len(dets)} systems ({', '.join(dets)})"
+                             f"; choose one with --reference {stored_source}/SYSTEM")
             ref_strides = temporal_strides(ref_events, "session")
         else:
             ref_keys = _reference_keys(reference, list(by_key), streams)
