@@ -181,7 +181,7 @@ class GaitLowerBackImu(BaseGaitDetector):
         result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, bouts=[])
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
-                                   "is placed in or next to them")
+                                   "is placed in them or within 0.2 s of them")
         if n_gap:
             result.warnings.append(f"{stream.name}: {n_gap} missing samples (NaN); no event is placed in a gap")
         if usable.sum() < 2 * rate:

@@ -268,7 +268,7 @@ class GaitFootImu(BaseGaitDetector):
         result.meta.update(saturated_samples=n_sat, missing_samples=n_gap)
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
-                                   "is placed in or next to them")
+                                   "is placed in them, and events within 0.2 s of them get a doubled sd_s")
         if n_gap:
             result.warnings.append(f"{stream.name}: {n_gap} missing samples (NaN); no event is placed in a gap")
         # 1. sagittal axis and sign, from the usable samples
