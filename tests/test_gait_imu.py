@@ -94,7 +94,7 @@ def _foot_errors(det: GaitFootImu, rows, mocap):
             d = np.array([mine[np.argmin(np.abs(mine - x))] - x for x in rt]) * 1000
             ev[kind] = (d[np.abs(d) < 100], int(np.sum(np.abs(d) >= 100)), rt.size)
         heel = mocap.data[:, mocap.channels.index(f"{side[0].upper()}_FCC"), :]
-        st_err, len_err = [], []
+        st_err, len_err, stance_err = [], [], []
         for x in ref:
             a, b = float(x["pre_ic"]) / RATE_HZ, float(x["ic"]) / RATE_HZ
             match = [s for s in res.strides if abs(s.start_s - a) < 0.1]
@@ -102,6 +102,8 @@ def _foot_errors(det: GaitFootImu, rows, mocap):
                 continue
             s = match[0]
             st_err.append((s.params["stride_time_s"].value - (b - a)) * 1000)
+            if "stance_pct" in s.params:
+                stance_err.append(s.params["stance_pct"].value - 100 * (float(x["tc"]) / RATE_HZ - a) / (b - a))
             if "stride_length_m" in s.params:
                 # mocap stride length: heel-marker displacement between the mid-stances that bound the stride
                 i0 = round(float(x["start"]) / RATE_HZ * 100)
@@ -109,6 +111,7 @@ def _foot_errors(det: GaitFootImu, rows, mocap):
                 length = float(np.linalg.norm(heel[i1, :2] - heel[i0, :2]))
                 len_err.append(s.params["stride_length_m"].value - length)
         out[side] = {"events": ev, "stride_time_ms": np.array(st_err), "stride_length_m": np.array(len_err),
+                     "stance_pct": np.array(stance_err),
                      "n_ref": len(ref), "n_strides": len(res.strides)}
     return out
 
@@ -194,6 +197,11 @@ def test_foot_against_mocap(foot, gaitmap_reference):
               f"{np.percentile(np.abs(st), 95):8.1f}")
         print(f"{side:6} {'length cm':12} {ln.size:4d} {e['n_ref'] - ln.size:6d} {100 * np.median(np.abs(ln)):8.1f} "
               f"{100 * np.percentile(np.abs(ln), 95):8.1f}   (bias {100 * np.median(ln):+.1f} cm)")
+        sp = e["stance_pct"]
+        print(f"{side:6} {'stance %':12} {sp.size:4d} {e['n_ref'] - sp.size:6d} {np.median(np.abs(sp)):8.2f} "
+              f"{np.percentile(np.abs(sp), 95):8.2f}   (bias {np.median(sp):+.2f} %)")
+        assert np.median(np.abs(sp)) <= 2.0
+        assert sp.size >= e["n_ref"] - 3
         assert st.size >= e["n_ref"] - 3
         assert ln.size >= e["n_ref"] - 3
         all_st.extend(st)

@@ -197,7 +197,7 @@ class GaitFootImu(BaseGaitDetector):
     swing_threshold_rad_s
         Minimum swing peak of the low-passed sagittal rate (rad/s); below it the foot is not walking.
     lowpass_hz
-        Cut-off of the low-pass used to find swing peaks and the axis sign (Hz).
+        Cut-off of the low-pass used to find swing peaks (Hz).
     rest_gyr_rad_s
         Largest gyroscope norm (rad/s, averaged over ``rest_window_s``) accepted as a mid-stance rest for the
         zero-velocity update; strides without such rests get no length.
