@@ -250,6 +250,8 @@ def test_foot_gap_gives_no_event_inside(foot):
     assert not inside
     assert any("missing" in w for w in res.warnings)
     assert not [s for s in res.strides if s.start_s < 14.0 and s.end_s > 10.0]
+    (g0, g1), = res.meta["gaps_s"]  # declared, so that strides built from events do not span it
+    assert g0 < 10.0 < 14.0 <= g1 < 14.01
     assert len(res.events) > 30  # the rest of the walk is still analysed
 
 
@@ -298,6 +300,9 @@ def test_back_contract(back):
         assert res.meta["bouts"]
         json.dumps(res.meta)
         json.dumps([s.as_dict() for s in res.strides])
+        for g0, g1 in res.meta["gaps_s"]:  # outside bouts: no event, no stride
+            assert not [e for e in res.events if g0 < e.time_s < g1]
+            assert not [s for s in res.strides if s.start_s < g1 and s.end_s > g0]
         # Mobilise-D frame: x vertical
         assert abs(res.meta["vertical_axis_in_sensor_frame"][0]) > 0.9
 
@@ -385,6 +390,7 @@ def test_back_standing_still_and_gap(back):
     res = GaitLowerBackImu(sensor_height_m=0.96).detect_stream(dataclasses.replace(stream, data=data))
     assert not [e for e in res.events if 7.0 <= e.time_s < 8.5]
     assert not [s for s in res.strides if s.start_s < 8.5 and s.end_s > 7.0]
+    assert any(g0 < 7.0 and g1 >= 8.5 for g0, g1 in res.meta["gaps_s"])
     assert any("missing" in w for w in res.warnings)
     assert len(res.events) >= 4
 

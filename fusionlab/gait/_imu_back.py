@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import butter, filtfilt, find_peaks
 
-from fusionlab.gait._imu_foot import finite_segments, imu_usable
+from fusionlab.gait._imu_foot import finite_segments, gap_intervals, imu_usable
 from fusionlab.gait.base import BaseGaitDetector, GaitResult, Stride, Value
 from fusionlab.model import Event
 from fusionlab.units import GRAVITY_MS2
@@ -84,7 +84,8 @@ class GaitLowerBackImu(BaseGaitDetector):
     ----------
     results_
         One `GaitResult` per stream; ``meta["bouts"]`` lists the walking bouts (start_s, end_s, n_steps,
-        cadence_steps_per_min with SD, mean step length, speed).
+        cadence_steps_per_min with SD, mean step length, speed); ``meta["gaps_s"]`` the stretches outside bouts
+        or unusable, ``[start_s, end_s]`` on the device clock (no stride may span them).
 
     Notes
     -----
@@ -178,7 +179,8 @@ class GaitLowerBackImu(BaseGaitDetector):
         t = stream.times()
         t0 = float(t[0]) if t.size else stream.start_s
         usable, n_sat, n_gap = imu_usable(acc, gyr, self.gyr_range_rad_s, self.acc_range_m_per_s2)
-        result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, bouts=[])
+        result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, bouts=[],
+                           gaps_s=gap_intervals(t, np.zeros(t.size, dtype=bool)) if t.size else [])
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
                                    "is placed in them or within 0.2 s of them")
@@ -243,8 +245,12 @@ class GaitLowerBackImu(BaseGaitDetector):
                                    "in a row); no events")
             return result
         height = sensor_height_m
+        covered = np.zeros(t.size, dtype=bool)
         for g in groups:
             self._bout(stream, result, g, a_v, yaw_lp, rate, t0, height)
+            covered[int(g[0]):math.ceil(g[-1]) + 1] = True
+        # not analysed (outside walking bouts, or unusable): declared as gaps so no stride spans them
+        result.meta["gaps_s"] = gap_intervals(t, covered & usable)
         result.events.sort(key=lambda e: e.time_s)
         return result
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from fusionlab.model import Stream
     from fusionlab.persist import SessionReader
 
-__all__ = ["GaitFootImu", "finite_segments", "imu_usable", "saturation_mask"]
+__all__ = ["GaitFootImu", "finite_segments", "gap_intervals", "imu_usable", "saturation_mask"]
 
 # Smallest full scale of common IMUs (+-250 deg/s, +-1.5 g): a clipping plateau below it is not saturation.
 _MIN_GYR_RANGE_RAD_S = 3.5
@@ -82,6 +82,16 @@ def imu_usable(acc: NDArray[np.float64], gyr: NDArray[np.float64], gyr_range_rad
            | saturation_mask(acc, acc_range_m_per_s2, min_abs=_MIN_ACC_RANGE_M_PER_S2))
     finite = np.all(np.isfinite(acc), axis=1) & np.all(np.isfinite(gyr), axis=1)
     return finite & ~sat, int(sat.sum()), int((~finite).sum())
+
+
+def gap_intervals(t: NDArray[np.float64], ok: NDArray[np.bool_]) -> list[list[float]]:
+    """``[start_s, end_s]`` of every run of not-``ok`` samples, from the last good sample before it to the first
+    good one after it (device clock), for ``GaitResult.meta["gaps_s"]``."""
+    n = ok.size
+    out = []
+    for a, b in finite_segments(~ok, 1):
+        out.append([float(t[max(a - 1, 0)]), float(t[min(b, n - 1)])])
+    return out
 
 
 def _lowpass(x: NDArray[np.float64], cutoff_hz: float, rate_hz: float, order: int = 2) -> NDArray[np.float64]:
@@ -209,7 +219,8 @@ class GaitFootImu(BaseGaitDetector):
     Attributes
     ----------
     results_
-        One `GaitResult` per foot stream (``meta``: axis, sign, swing peak count, saturated sample count).
+        One `GaitResult` per foot stream (``meta``: axis, sign, swing peak count, saturated and missing sample
+        counts, ``gaps_s``: the unusable stretches ``[start_s, end_s]`` on the device clock).
 
     Notes
     -----
@@ -265,7 +276,7 @@ class GaitFootImu(BaseGaitDetector):
         gyr = np.asarray(stream.channel("gyr"), dtype=np.float64)
         t = stream.times()
         usable, n_sat, n_gap = imu_usable(acc, gyr, self.gyr_range_rad_s, self.acc_range_m_per_s2)
-        result.meta.update(saturated_samples=n_sat, missing_samples=n_gap)
+        result.meta.update(saturated_samples=n_sat, missing_samples=n_gap, gaps_s=gap_intervals(t, usable))
         if n_sat:
             result.warnings.append(f"{stream.name}: {n_sat} saturated samples (clipped at the sensor range); no event "
                                    "is placed in them, and events within 0.2 s of them get a doubled sd_s")
