@@ -283,8 +283,8 @@ def _print_validation(report: dict[str, Any]) -> None:
     print(f"reference: {report['reference']}   tolerance: {1000 * report['tolerance_s']:.0f} ms   "
           f"sessions: {len(report['sessions'])}")
     for s in report["sessions"]:
-        for n in s["notes"]:
-            print(f"  note ({Path(s['path']).name}): {n}")
+        for n in dict.fromkeys(s["notes"]):
+            print(f"  note ({Path(s['path']).name}): {n if len(n) <= 160 else n[:157] + '...'}")
     print(f"\n{'source/detector':28s} {'kind':12s} {'n ref':>5s} {'n det':>5s} {'prec':>5s} {'recall':>6s} "
           f"{'med |e| ms':>10s} {'p95 |e| ms':>10s} {'bias ms':>8s}")
     for c in report["comparisons"]:

@@ -133,16 +133,22 @@ def _num(x: float) -> float | None:
 def event_metrics(match: EventMatch) -> dict[str, dict[str, Any]]:
     """Precision, recall and timing error per kind (``"foot_strike"``, ``"foot_off"``) and ``"all"``.
 
+    A kind the detector never gives while it gives the other (no detected event of that kind at all, e.g.
+    foot-offs of a lower-back IMU) has ``"detected_kind": False`` and null precision and recall, and is left out
+    of ``"all"``. A detector that found no event at all has recall 0 for both kinds.
+
     Returns
     -------
     dict
         ``{kind: {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
-        "p95_abs_error_s", "mean_error_s"}}``; None (JSON null) where undefined (no events).
+        "p95_abs_error_s", "mean_error_s", "detected_kind"}}``; None (JSON null) where undefined (no events).
     """
+    given = {d.kind for d, _ in match.pairs} | {e.kind for e in match.extra} | {e.kind for e in match.outside}
+    given = given or set(KINDS)  # a detector that found nothing at all missed everything
     out: dict[str, dict[str, Any]] = {}
     for kind in (*KINDS, "all"):
         def keep(e: Event, kind: str = kind) -> bool:
-            return kind == "all" or e.kind == kind
+            return e.kind in given if kind == "all" else e.kind == kind
 
         pairs = [(d, r) for d, r in match.pairs if keep(r)]
         n_missed = sum(keep(e) for e in match.missed)
@@ -150,15 +156,17 @@ def event_metrics(match: EventMatch) -> dict[str, dict[str, Any]]:
         err = np.array([d.time_s - r.time_s for d, r in pairs], dtype=np.float64)
         n_ref = len(pairs) + n_missed
         n_det = len(pairs) + n_extra
+        detected_kind = bool(given) if kind == "all" else kind in given
         out[kind] = {
             "n_reference": n_ref,
             "n_detected": n_det,
             "n_matched": len(pairs),
             "precision": _num(len(pairs) / n_det) if n_det else None,
-            "recall": _num(len(pairs) / n_ref) if n_ref else None,
+            "recall": _num(len(pairs) / n_ref) if n_ref and detected_kind else None,
             "median_abs_error_s": _num(float(np.median(np.abs(err)))) if err.size else None,
             "p95_abs_error_s": _num(float(np.percentile(np.abs(err), 95))) if err.size else None,
             "mean_error_s": _num(float(np.mean(err))) if err.size else None,
+            "detected_kind": detected_kind,
         }
     return out
 
