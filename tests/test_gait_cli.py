@@ -148,7 +148,7 @@ def test_validate_json_two_sessions(c3d_session: Path, tmp_path: Path, capsys: p
         assert m2["n_matched"] == 2 * m1["n_matched"] and m2["n_reference"] == 2 * m1["n_reference"]
         assert comp2[key]["n_sessions"] == 2
         assert {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
-                "p95_abs_error_s", "mean_error_s"} == set(m1)
+                "p95_abs_error_s", "mean_error_s", "detected_kind"} == set(m1)
         for a in c["parameters"].values():
             assert {"n", "bias", "sd_difference", "loa_low", "loa_high", "icc_a1", "unit"} <= set(a)
     assert main(["validate", str(c3d_session), "--reference", "markers", "--tolerance-ms", "60"]) == 0

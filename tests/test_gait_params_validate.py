@@ -126,6 +126,10 @@ def test_match_events_hand_computed() -> None:
     all_ = metrics["all"]
     assert (all_["n_matched"], all_["n_reference"]) == (3, 4)
     assert all_["median_abs_error_s"] == pytest.approx(0.03)
+    # a detector that never gives foot-offs: no recall for them, and "all" is about foot strikes only
+    no_fo = event_metrics(match_events([e for e in det if e.kind == "foot_strike"], ref, tolerance_s=0.1))
+    assert no_fo["foot_off"]["recall"] is None and not no_fo["foot_off"]["detected_kind"]
+    assert no_fo["all"]["n_reference"] == 3 and no_fo["all"]["recall"] == pytest.approx(2 / 3)
 
 
 def test_icc_shrout_fleiss_table() -> None:
