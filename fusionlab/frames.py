@@ -21,6 +21,12 @@ Every stream names its frame in the ``frame`` attribute. Frame names are familie
     Video pixel coordinates: x to the right, y down, origin at the top-left pixel corner, in pixels.
 ``world:<camera>``
     MediaPipe world landmarks: metres, origin between the hips, y down (MediaPipe convention).
+``segment:<name>``
+    A body segment's anatomical frame (e.g. ``segment:left_shank``): x anterior, y up (proximal), z to the
+    subject's right, as built from markers by `fusionlab.kinematics` and used by simulated IMUs.
+``joint:<plane>``
+    Joint angles in an anatomical plane (``joint:sagittal``: flexion/dorsiflexion positive, rad), computed in the
+    pelvis-based sagittal plane of `fusionlab.kinematics`.
 ``none``
     Scalars without a spatial frame (analog voltages, EMG, triggers).
 """
@@ -48,6 +54,8 @@ FRAME_FAMILIES: dict[str, FrameInfo] = {
     "sensor": FrameInfo("sensor", "SI", "IMU housing axes (right-handed), accelerometer includes gravity"),
     "image": FrameInfo("image", "px", "image pixels: x right, y down, origin top-left"),
     "world": FrameInfo("world", "m", "pose-estimator world frame (MediaPipe: origin mid-hip, y down)"),
+    "segment": FrameInfo("segment", "m", "body segment frame: x anterior, y proximal, z right"),
+    "joint": FrameInfo("joint", "rad", "joint angles in an anatomical plane (flexion positive)"),
     "none": FrameInfo("none", "-", "no spatial frame"),
 }
 

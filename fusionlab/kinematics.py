@@ -1,0 +1,157 @@
+"""Sagittal joint angles from markers with a documented simple model (hip, knee, ankle; left and right).
+
+Model (for Plug-in-Gait-like marker sets: ASIS, PSIS or sacrum, thigh, knee, tibia, ankle, heel, toe)
+    Pelvis frame, per frame: ``right`` = unit(RASI - LASI); ``anterior`` = mid-ASIS minus the back point (mid-PSIS,
+    else the sacrum marker), made orthogonal to ``right``; ``up`` = right x anterior.
+    Hip joint centre: Harrington et al. 2007 regression in the pelvis frame (pelvic width PW = ASIS distance,
+    depth PD = back point to mid-ASIS, in m): anterior -0.24 PD - 0.0099, up -0.30 PW - 0.0109, lateral
+    0.33 PW + 0.0073.
+    Knee and ankle centres: the lateral knee and ankle markers (KNE, ANK). Their lateral offset from the joint
+    centre is along the pelvis' medio-lateral axis and does not change a sagittal projection much; this is why the
+    model is called simple. The foot is the heel-to-toe line.
+    Sagittal plane: orthogonal to the pelvis ``right`` axis. Each segment's angle in that plane is measured from
+    straight down, positive when its distal end is anterior:
+    ``theta = atan2(v . anterior, -(v . up))``.
+
+    * hip flexion = theta(thigh, hip centre -> knee) (relative to the pelvis, since the plane's axes are the
+      pelvis'),
+    * knee flexion = theta(thigh) - theta(shank, knee -> ankle),
+    * ankle dorsiflexion = (phi(foot, heel -> toe) - 90 deg) - theta(shank), with phi the foot's angle from
+      straight down (90 deg when the foot is level in the pelvis frame).
+
+    Angles are in rad, NaN where a marker is missing (a marker at exactly (0, 0, 0), as some writers store a
+    missing marker, counts as missing). Compared with Plug-in Gait's own angles on the shared files
+    (``tests/test_kinematics.py``) the knee follows within a few degrees after removing a constant offset; the
+    hip and ankle differ by constant offsets (PiG's thigh and foot axes are defined differently).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionlab.exceptions import ValidationError
+from fusionlab.model import Stream
+
+__all__ = ["ANGLE_CHANNELS", "find_leg_markers", "joint_centres", "sagittal_angles", "segment_angle"]
+
+ANGLE_CHANNELS: tuple[str, ...] = (
+    "left_hip_flexion", "left_knee_flexion", "left_ankle_dorsiflexion",
+    "right_hip_flexion", "right_knee_flexion", "right_ankle_dorsiflexion",
+)
+
+_ROLES = {
+    "asi": ("asi", "asis"), "psi": ("psi", "psis"), "thi": ("thi",), "kne": ("kne", "knee"), "tib": ("tib",),
+    "ank": ("ank",), "hee": ("hee", "heel"), "toe": ("toe",),
+}
+_SACRUM = ("sacr", "sacrum")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.split(":")[-1].lower())
+
+
+def find_leg_markers(channels: tuple[str, ...]) -> dict[str, str]:
+    """Map ``"<side><role>"`` (``"lasi"``, ``"rkne"``, ``"sacr"``, ...) to the channel name."""
+    out: dict[str, str] = {}
+    for ch in channels:
+        n = _norm(ch)
+        if n in _SACRUM:
+            out.setdefault("sacr", ch)
+            continue
+        if n[:1] not in ("l", "r"):
+            continue
+        for role, stems in _ROLES.items():
+            if n[1:] in stems:
+                out.setdefault(n[0] + role, ch)
+    return out
+
+
+def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _up_axis(markers: Stream) -> int:
+    axes = markers.meta.get("lab_axes") or {}
+    y_screen = str(axes.get("y_screen", "")).strip().upper()
+    return "XYZ".index(y_screen[-1]) if y_screen[-1:] in ("X", "Y", "Z") else 2
+
+
+def joint_centres(markers: Stream) -> dict[str, NDArray[np.float64]]:
+    """Pelvis axes and joint centres (m, lab frame), each ``(n, 3)``.
+
+    Keys: ``right``, ``anterior``, ``up`` (pelvis axes), ``<side>_hip``, ``<side>_knee``, ``<side>_ankle``,
+    ``<side>_heel``, ``<side>_toe`` for ``side`` in ``left``, ``right`` (heel only where the marker exists).
+
+    Raises
+    ------
+    ValidationError
+        If the stream lacks the pelvis markers (both ASIS and the PSIS or sacrum).
+    """
+    m = find_leg_markers(markers.channels)
+    if "lasi" not in m or "rasi" not in m or not (("lpsi" in m and "rpsi" in m) or "sacr" in m):
+        msg = (f"{markers.name}: sagittal angles need both ASIS markers and both PSIS or a sacrum marker; "
+               f"found {sorted(m)}.")
+        raise ValidationError(msg)
+
+    def p(key: str) -> NDArray[np.float64]:
+        xyz = np.array(markers.channel(m[key]), dtype=np.float64)
+        xyz[np.all(xyz == 0.0, axis=1)] = np.nan  # some writers store a missing marker as exactly (0, 0, 0)
+        return xyz
+
+    lasi, rasi = p("lasi"), p("rasi")
+    back = 0.5 * (p("lpsi") + p("rpsi")) if "lpsi" in m and "rpsi" in m else p("sacr")
+    mid = 0.5 * (lasi + rasi)
+    right = _unit(rasi - lasi)
+    ant = mid - back
+    ant = _unit(ant - np.sum(ant * right, axis=1, keepdims=True) * right)
+    up = np.cross(right, ant)
+    pw = np.linalg.norm(rasi - lasi, axis=1, keepdims=True)
+    pd = np.linalg.norm(mid - back, axis=1, keepdims=True)
+    # Harrington et al. 2007 (coefficients for PW, PD in mm converted to m)
+    a_off, u_off, l_off = -0.24 * pd - 0.0099, -0.30 * pw - 0.0109, 0.33 * pw + 0.0073
+    out: dict[str, NDArray[np.float64]] = {"right": right, "anterior": ant, "up": up}
+    for side, s, sign in (("left", "l", -1.0), ("right", "r", 1.0)):
+        out[f"{side}_hip"] = mid + a_off * ant + u_off * up + sign * l_off * right
+        for role, key in (("knee", "kne"), ("ankle", "ank"), ("heel", "hee"), ("toe", "toe")):
+            if s + key in m:
+                out[f"{side}_{role}"] = p(s + key)
+    return out
+
+
+def segment_angle(v: NDArray[np.float64], anterior: NDArray[np.float64],
+                  up: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Angle (rad) of segment vectors ``v`` in the sagittal plane, from straight down, positive anterior."""
+    return np.arctan2(np.sum(v * anterior, axis=1), -np.sum(v * up, axis=1))
+
+
+def sagittal_angles(markers: Stream, *, name: str | None = None) -> Stream:
+    """Hip flexion, knee flexion and ankle dorsiflexion of both legs (rad) from a marker stream.
+
+    Returns a ``model`` stream on the markers' clock and time base, channels `ANGLE_CHANNELS` (an angle whose
+    markers are missing is all NaN), frame ``"joint:sagittal"``.
+    """
+    c = joint_centres(markers)
+    ant, up = c["anterior"], c["up"]
+    n = markers.n_samples
+    data = np.full((n, len(ANGLE_CHANNELS)), np.nan)
+    for k, side in enumerate(("left", "right")):
+        if f"{side}_knee" not in c:
+            continue
+        thigh = segment_angle(c[f"{side}_knee"] - c[f"{side}_hip"], ant, up)
+        data[:, 3 * k] = thigh
+        if f"{side}_ankle" in c:
+            shank = segment_angle(c[f"{side}_ankle"] - c[f"{side}_knee"], ant, up)
+            data[:, 3 * k + 1] = thigh - shank
+            if f"{side}_heel" in c and f"{side}_toe" in c:
+                foot = segment_angle(c[f"{side}_toe"] - c[f"{side}_heel"], ant, up)
+                data[:, 3 * k + 2] = (foot - np.pi / 2) - shank
+    return Stream(
+        name=name or f"{markers.name.removesuffix('markers')}sagittal_angles", modality="model", data=data,
+        channels=ANGLE_CHANNELS, units=("rad",) * len(ANGLE_CHANNELS), frame="joint:sagittal",
+        rate_hz=markers.rate_hz, start_s=markers.start_s, time_s=markers.time_s, clock=markers.clock,
+        orig_units=("rad",) * len(ANGLE_CHANNELS),
+        meta={"algorithm": "fusionlab.kinematics.sagittal_angles", "model": "pelvis frame, Harrington 2007 hip "
+              "centre, lateral knee/ankle markers, heel-toe foot", "markers": markers.name})
