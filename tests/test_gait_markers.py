@@ -179,14 +179,15 @@ def test_zeni_as_published_against_annotations(sessions: dict[str, Path]) -> Non
 
 
 def test_foot_velocity_against_annotations(sessions: dict[str, Path]) -> None:
-    """Foot-strike median meets the target; the recall of foot strikes does not (measured 0.90 on eligible
-    annotations): the strike minimum is missing where the ankle stands in for the heel or the foot barely settles."""
+    """Medians meet the targets; the recalls do not (measured 0.93 strikes, 0.96 offs on eligible annotations): the
+    strike minimum is missed where the recording ends before the foot settles or the ankle stands in for the heel,
+    and sample11's offs are 130-140 ms after the annotation."""
     rows = _run(GaitFootVelocity(), sessions)
     print_table("GaitFootVelocity (oconnor2007 v1)", rows)
     fs, fo = rows["foot_strike"], rows["foot_off"]
     assert fs["median_ms"] <= 10.0
     assert fo["median_ms"] <= 10.0
-    assert fs["recall_eligible"] >= 0.90  # target 0.97: not met
+    assert fs["recall_eligible"] >= 0.93  # target 0.97: not met
     assert fo["recall_eligible"] >= 0.95  # target 0.97: not met
     assert fs["precision"] >= 0.90
     assert fo["precision"] >= 0.90

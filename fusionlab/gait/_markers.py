@@ -53,7 +53,9 @@ REFINE_WINDOW_S = 0.12  # Zeni refinement: the heel slows below the threshold wi
 REFINED_METHOD_SD_S = 0.012  # measured spread of the refined strike on the shared C3D files (see the docs)
 VELOCITY_NOISE_M_PER_S = 0.01  # velocity noise of a 1 mm marker low-passed at ~7 Hz
 SETTLED_M_PER_S = 0.05  # foot velocity: a foot whose centre moves vertically slower than this has settled ...
-SETTLED_S = 0.05  # ... if it stays so this long
+SETTLED_S = 0.05  # ... if it stays so this long ...
+SETTLED_HEIGHT_M = 0.03  # ... this close to its lowest level
+STRIKE_MIN_DESCENT_M_PER_S = 0.05  # the strike minimum: the foot centre still descends at least this fast
 STRIKE_BEFORE_SETTLE_S = 0.25  # the strike minimum is this close before settling
 
 
@@ -306,7 +308,7 @@ class _MarkerDetector(BaseGaitDetector):
                     continue
                 found = _extrema(sign * sig, walk.rate_hz, prominence=self.min_prominence(kind),
                                  min_interval_s=self.min_interval(kind))
-                for i, delta, curv in self._select(kind, sign * sig, found, walk.rate_hz):
+                for i, delta, curv in self._select(kind, sign * sig, found, walk, side):
                     if not walk.steady[i]:
                         continue
                     t_ev = float(walk.t[i] + delta / walk.rate_hz)
@@ -330,8 +332,8 @@ class _MarkerDetector(BaseGaitDetector):
                 res: GaitResult) -> tuple[float, float] | None:
         return None
 
-    def _select(self, kind: str, sig: NDArray[np.float64], found: list[tuple[int, float, float]],
-                rate: float) -> list[tuple[int, float, float]]:
+    def _select(self, kind: str, sig: NDArray[np.float64], found: list[tuple[int, float, float]], walk: _Walk,
+                side: str) -> list[tuple[int, float, float]]:
         return found
 
     def noise_of(self, kind: str) -> float:  # pragma: no cover - overridden
@@ -511,26 +513,31 @@ class GaitFootVelocity(_MarkerDetector):
     def min_interval(self, kind: str) -> float:
         return 0.5 * self.min_stride_time_s if kind == "foot_off" else 0.05
 
-    def _select(self, kind: str, sig: NDArray[np.float64], found: list[tuple[int, float, float]],
-                rate: float) -> list[tuple[int, float, float]]:
+    def _select(self, kind: str, sig: NDArray[np.float64], found: list[tuple[int, float, float]], walk: _Walk,
+                side: str) -> list[tuple[int, float, float]]:
         """Foot off: the large velocity peaks (the rise into swing, not the small terminal-swing bump).
+
         Foot strike: the last minimum of vertical velocity before the foot settles (|v| below ``SETTLED_M_PER_S``
-        for ``SETTLED_S``), within ``STRIKE_BEFORE_SETTLE_S`` of settling and while still descending faster than
-        ``self.min_peak_m_per_s``."""
+        for ``SETTLED_S`` within ``SETTLED_HEIGHT_M`` of its lowest level), within ``STRIKE_BEFORE_SETTLE_S`` of
+        settling and while still descending faster than ``STRIKE_MIN_DESCENT_M_PER_S``.
+        """
         if not found:
             return found
         if kind == "foot_off":
             heights = np.array([sig[i] for i, _, _ in found])
             big = float(np.median(heights[heights >= np.median(heights)]))
             return [f for f, h in zip(found, heights, strict=True) if h >= 0.5 * big]
+        rate = walk.rate_hz
         vz = -sig
-        settled = np.abs(vz) < SETTLED_M_PER_S
+        z = walk.cache["foot_centre_height"][side]
+        low = np.nanpercentile(z, 5) if np.isfinite(z).any() else np.nan
+        settled = (np.abs(vz) < SETTLED_M_PER_S) & (z < low + SETTLED_HEIGHT_M)
         onsets = [i0 for i0, i1 in _runs(settled) if (i1 - i0) / rate >= SETTLED_S and i0 > 0]
         idx = np.array([i for i, _, _ in found])
         out = []
         for s0 in onsets:
             cand = np.flatnonzero((idx < s0) & (idx >= s0 - STRIKE_BEFORE_SETTLE_S * rate))
-            cand = [k for k in cand if vz[idx[k]] < -self.min_peak_m_per_s]
+            cand = [k for k in cand if vz[idx[k]] < -STRIKE_MIN_DESCENT_M_PER_S]
             if cand:
                 out.append(found[cand[-1]])
         return out
@@ -548,6 +555,7 @@ class GaitFootVelocity(_MarkerDetector):
             return []
         centre = np.mean(parts, axis=0)
         vz = np.gradient(centre[:, walk.up], walk.t)
+        walk.cache.setdefault("foot_centre_height", {})[side] = centre[:, walk.up]
         return [("foot_strike", vz, -1.0, self.method_sd_s[0]), ("foot_off", vz, 1.0, self.method_sd_s[1])]
 
 
