@@ -108,6 +108,9 @@ def test_derived_group_layout(c3d_session: Path, tmp_path: Path) -> None:
         assert n > 0 and g["stride_time_s"].shape == (n,) and g["stride_time_s_sd"].shape == (n,)
         summary = json.loads(g.attrs["summary"])
         assert summary["stride_time_s"]["left"]["n"] > 0
+    stored = _detect.read_derived(path)[names[0]]
+    assert len(stored["strides"]) == n and stored["attrs"]["source"] == "markers"
+    assert all(s.clock == "session" and "stride_time_s" in s.params for s in stored["strides"])
 
 
 def test_no_store_leaves_file_unchanged(c3d_session: Path, tmp_path: Path) -> None:
