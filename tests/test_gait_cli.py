@@ -246,3 +246,30 @@ def test_validate_against_one_stored_reference_system(tmp_path: Path) -> None:
     report = validate_sessions([path], "reference", results={str(path): [res]})
     assert report["comparisons"][0]["events"]["foot_strike"]["n_reference"] == 4
     assert any("choose one" in n for n in report["sessions"][0]["notes"])
+
+
+def test_every_detector_follows_the_contract(c3d_session: Path) -> None:
+    """Keyword-only defaulted parameters, JSON parameters, detect returns self, events as the contract says."""
+    import inspect
+
+    from fusionlab.gait._detect import find_detectors
+    from fusionlab.gait.base import BaseGaitDetector
+
+    classes = find_detectors("all")
+    assert {c.source for c in classes} >= {"markers", "video"}
+    with open_session(c3d_session) as reader:
+        for cls in classes:
+            sig = inspect.signature(cls.__init__)
+            for name, p in sig.parameters.items():
+                if name != "self":
+                    assert p.kind is p.KEYWORD_ONLY and p.default is not p.empty, (cls.__name__, name)
+            det = cls()
+            json.dumps(det.get_params())
+            assert det.detect(reader) is det, cls.__name__
+            assert isinstance(det, BaseGaitDetector)
+            for res in det.results_:
+                assert isinstance(res, GaitResult) and res.source == cls.source
+                for e in res.events:
+                    assert e.source == cls.source and e.detector == det.detector_id, (cls.__name__, e)
+                    assert e.clock == res.clock and e.kind in KINDS and e.side in SIDES
+                    assert math.isfinite(e.sd_s) and e.sd_s > 0, (cls.__name__, e)
