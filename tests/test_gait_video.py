@@ -184,11 +184,15 @@ def test_detect_reads_pose_streams_from_a_session(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------- real video
 @pytest.fixture(scope="module")
-def demo_pose() -> Stream:
+def demo_session() -> Session:
     from fusionlab.adapters.video_mediapipe import read_video_pose
 
-    session = read_video_pose(shared_path("video/sports2d/demo.mp4"), subject_height_m=1.65)
-    return next(s for s in session.streams if s.name.endswith("pose2d"))
+    return read_video_pose(shared_path("video/sports2d/demo.mp4"), subject_height_m=1.65)
+
+
+@pytest.fixture(scope="module")
+def demo_pose(demo_session: Session) -> Stream:
+    return next(s for s in demo_session.streams if s.name.endswith("pose2d"))
 
 
 def test_demo_video_plausible(demo_pose: Stream) -> None:
@@ -209,3 +213,26 @@ def test_demo_video_plausible(demo_pose: Stream) -> None:
     for e in res.events:
         i = int(np.argmin(np.abs(t - e.time_s)))
         assert np.nanmin(vis[i, [23, 24]]) >= 0.5 and not math.isnan(demo_pose.data[i, 0, 0])
+
+
+def test_demo_video_through_the_command_line(demo_session: Session, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from fusionlab.cli import main
+
+    path = tmp_path / "demo.h5"
+    save_session(demo_session, path)
+    capsys.readouterr()
+    assert main(["events", str(path), "--source", "video", "--json"]) == 0
+    events = json.loads(capsys.readouterr().out)
+    assert len(events) >= 10 and {e["source"] for e in events} == {"video"}
+    assert {e["detector"] for e in events} == {"video_zeni v1"}
+    with open_session(path) as r:
+        assert len(r.events(source="video")) == len(events)
+        assert "gait_video_video_zeni_v1" in r.derived_names()
+    assert main(["params", str(path), "--source", "video", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (video,) = report["sources"]
+    speed = video["parameters"]["gait_speed_m_per_s"]
+    assert 0.9 < speed["left"]["mean"] < 1.6 and 0.9 < speed["right"]["mean"] < 1.6
