@@ -31,11 +31,13 @@ import re
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import signal as sps
 
 from fusionlab.exceptions import ValidationError
 from fusionlab.model import Stream
 
-__all__ = ["ANGLE_CHANNELS", "find_leg_markers", "joint_centres", "sagittal_angles", "segment_angle"]
+__all__ = ["ANGLE_CHANNELS", "find_leg_markers", "joint_centres", "sagittal_angles", "segment_angle",
+           "segment_frames"]
 
 ANGLE_CHANNELS: tuple[str, ...] = (
     "left_hip_flexion", "left_knee_flexion", "left_ankle_dorsiflexion",
@@ -155,3 +157,58 @@ def sagittal_angles(markers: Stream, *, name: str | None = None) -> Stream:
         orig_units=("rad",) * len(ANGLE_CHANNELS),
         meta={"algorithm": "fusionlab.kinematics.sagittal_angles", "model": "pelvis frame, Harrington 2007 hip "
               "centre, lateral knee/ankle markers, heel-toe foot", "markers": markers.name})
+
+
+def _smooth(x: NDArray[np.float64], rate_hz: float, cutoff_hz: float) -> NDArray[np.float64]:
+    """Zero-phase 2nd-order Butterworth low-pass per column over gaps (bridged linearly, NaN restored)."""
+    out = np.array(x, dtype=float)
+    flat = out.reshape(len(out), -1)
+    idx = np.arange(len(out))
+    b, a = sps.butter(2, min(cutoff_hz / (rate_hz / 2.0), 0.9))
+    for j in range(flat.shape[1]):
+        ok = np.isfinite(flat[:, j])
+        if ok.sum() < 12:
+            flat[:, j] = np.nan
+            continue
+        filled = np.interp(idx, idx[ok], flat[ok, j])
+        sm = sps.filtfilt(b, a, filled)
+        sm[~ok] = np.nan
+        flat[:, j] = sm
+    return flat.reshape(out.shape)
+
+
+def segment_frames(markers: Stream, *, smooth_hz: float = 8.0
+                   ) -> tuple[dict[str, NDArray[np.float64]], dict[str, NDArray[np.float64]]]:
+    """Segment orientations and mid-segment positions of thighs, shanks and feet, from markers low-passed at
+    ``smooth_hz`` (zero-phase; gaps bridged for the filter and restored as NaN).
+
+    Returns ``(rotations, positions)``: dicts keyed ``<side>_<thigh|shank|foot>`` of ``(n, 3, 3)`` matrices whose
+    columns are the segment's x (anterior), y (proximal; foot: up) and z (right, from the pelvis) axes in the
+    lab frame, and ``(n, 3)`` mid-segment positions (m). Segment axial rotation is not modelled.
+    """
+    rate = float(markers.rate_hz or 1.0 / np.median(np.diff(markers.times())))
+    c = {k: _smooth(v, rate, smooth_hz) for k, v in joint_centres(markers).items()}
+    right = c["right"] / np.linalg.norm(c["right"], axis=1, keepdims=True)
+    rots: dict[str, NDArray[np.float64]] = {}
+    pos: dict[str, NDArray[np.float64]] = {}
+    for side in ("left", "right"):
+        pairs = {"thigh": (f"{side}_hip", f"{side}_knee"), "shank": (f"{side}_knee", f"{side}_ankle"),
+                 "foot": (f"{side}_heel", f"{side}_toe")}
+        for seg, (a, b) in pairs.items():
+            if a not in c or b not in c:
+                continue
+            if seg == "foot":
+                x = c[b] - c[a]
+                x /= np.linalg.norm(x, axis=1, keepdims=True)
+                z = right - np.sum(right * x, axis=1, keepdims=True) * x
+                z /= np.linalg.norm(z, axis=1, keepdims=True)
+                y = np.cross(z, x)
+            else:
+                y = c[a] - c[b]
+                y /= np.linalg.norm(y, axis=1, keepdims=True)
+                z = right - np.sum(right * y, axis=1, keepdims=True) * y
+                z /= np.linalg.norm(z, axis=1, keepdims=True)
+                x = np.cross(y, z)
+            rots[f"{side}_{seg}"] = np.stack([x, y, z], axis=2)
+            pos[f"{side}_{seg}"] = 0.5 * (c[a] + c[b])
+    return rots, pos

@@ -170,6 +170,7 @@ def marker_signals(stream: Stream) -> list[Signal]:
     rate = float(stream.rate_hz) if stream.rate_hz else 1.0 / float(np.median(np.diff(t)))
     out: list[Signal] = []
     up = _up_axis(stream)
+    out += _leg_segment_speeds(stream, t)
     if pelvis:
         z = np.mean([stream.channel(ch)[:, up] for ch in pelvis], axis=0)  # NaN where any marker is missing
         zs = _smooth(z, rate, PELVIS_CUTOFF_HZ)
@@ -185,6 +186,27 @@ def marker_signals(stream: Stream) -> list[Signal]:
             z = _smooth(stream.channel(roles["heel"])[:, up], rate)
             v = np.gradient(z, t)
             out.append(Signal(t, v, f"heel_vertical_velocity:{side}", f"{stream.name}:{roles['heel']}"))
+    return out
+
+
+def _leg_segment_speeds(stream: Stream, t: NDArray[np.float64]) -> list[Signal]:
+    """``angular_speed:<side>_thigh`` / ``_shank`` from the segment frames of `fusionlab.kinematics` (markers
+    low-passed at 15 Hz), for IMUs worn on the thigh or shank. Empty without pelvis and leg markers."""
+    from fusionlab.exceptions import ValidationError
+    from fusionlab.kinematics import segment_frames
+
+    try:
+        rots, _ = segment_frames(stream, smooth_hz=15.0)
+    except ValidationError:
+        return []
+    out = []
+    tm = 0.5 * (t[1:] + t[:-1])
+    for key, R in sorted(rots.items()):
+        if key.endswith("_foot"):
+            continue  # feet: the marker triad above (no pelvis needed)
+        rel = np.einsum("nji,njk->nik", R[:-1], R[1:])  # R_k' R_k+1
+        cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0, -1.0, 1.0)
+        out.append(Signal(tm, np.arccos(cos) / np.diff(t), f"angular_speed:{key}", f"{stream.name}:{key}"))
     return out
 
 
