@@ -523,16 +523,29 @@ class GaitFootVelocity(_MarkerDetector):
         """
         if not found:
             return found
-        if kind == "foot_off":
-            heights = np.array([sig[i] for i, _, _ in found])
-            big = float(np.median(heights[heights >= np.median(heights)]))
-            return [f for f, h in zip(found, heights, strict=True) if h >= 0.5 * big]
         rate = walk.rate_hz
-        vz = -sig
+        vz = -sig if kind == "foot_strike" else sig
         z = walk.cache["foot_centre_height"][side]
         low = np.nanpercentile(z, 5) if np.isfinite(z).any() else np.nan
         settled = (np.abs(vz) < SETTLED_M_PER_S) & (z < low + SETTLED_HEIGHT_M)
-        onsets = [i0 for i0, i1 in _runs(settled) if (i1 - i0) / rate >= SETTLED_S and i0 > 0]
+        runs = [(i0, i1) for i0, i1 in _runs(settled) if (i1 - i0) / rate >= SETTLED_S]
+        if kind == "foot_off":
+            heights = np.array([sig[i] for i, _, _ in found])
+            big = float(np.median(heights[heights >= np.median(heights)]))
+            peaks = [f for f, h in zip(found, heights, strict=True) if h >= 0.5 * big]
+            # one foot off per stance: the first large rise after the foot was settled (a second peak in the same
+            # swing, e.g. the terminal-swing bump of a shoe marker set, is not a foot off)
+            if not runs:
+                return peaks
+            out, last_end = [], -2
+            for f in peaks:
+                ends = [i1 for _, i1 in runs if i1 <= f[0]]
+                end = ends[-1] if ends else -1
+                if end > last_end:
+                    out.append(f)
+                    last_end = end
+            return out
+        onsets = [i0 for i0, i1 in runs if i0 > 0]
         idx = np.array([i for i, _, _ in found])
         out = []
         for s0 in onsets:
