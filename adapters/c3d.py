@@ -825,7 +825,7 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         tmp = tmp.with_suffix(".c3d")
     try:
         c.write(str(tmp))
-        os.replace(tmp, out)
+        Path(tmp).replace(out)
     finally:
         tmp.unlink(missing_ok=True)
     return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "events": len(events),

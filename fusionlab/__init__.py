@@ -5,7 +5,7 @@
 
 __version__ = "0.1.0"
 
-from fusionlab.exceptions import (  # noqa: E402
+from fusionlab.exceptions import (
     FileFormatError,
     FrameError,
     FusionlabError,
@@ -14,8 +14,8 @@ from fusionlab.exceptions import (  # noqa: E402
     UnitError,
     ValidationError,
 )
-from fusionlab.model import ClockEntry, Event, Session, SourceInfo, Stream  # noqa: E402
-from fusionlab.persist import load_session, open_session, save_session  # noqa: E402
+from fusionlab.model import ClockEntry, Event, Session, SourceInfo, Stream
+from fusionlab.persist import load_session, open_session, save_session
 
 __all__ = [
     "ClockEntry",

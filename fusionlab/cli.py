@@ -336,6 +336,20 @@ def sample_data_dir() -> Path:
     raise FusionlabError(msg)
 
 
+def _demo_events(session: Path) -> None:
+    """Detect and store the gait events of a demo session; print how many each detector found."""
+    from collections import Counter
+
+    notes: list[str] = []
+    events = gait_events(session, "all", store=True, notes=notes)
+    counts = Counter((e["source"], e.get("detector") or "") for e in events)
+    if counts:
+        found = "; ".join(f"{src}{' ' + det if det else ''}: {n}" for (src, det), n in sorted(counts.items()))
+        print(f"  fusionlab events: {found} (stored; see them with: fusionlab events {session} --no-store)")
+    else:
+        print("  fusionlab events: none found" + (f" ({notes[0]})" if notes else ""))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
@@ -354,7 +368,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _warn(w)
         print(f"\n=== {src.name} -> {session}")
         _print_info(session)
+        _demo_events(session)
     n_sessions = len(recordings)
+    clip = data / "video" / "sports2d_walker_2s.mp4"
+    if clip.exists():
+        n_sessions += 1
+        session = out / "demo_video.h5"
+        session.unlink(missing_ok=True)
+        report = ingest([clip], session, subject=f"DEMO-{n_sessions:03d}", session_date="2026-01-15",
+                        metadata={"demo": True, "source_recording": clip.name},
+                        reader_options={"subject_height_m": 1.65})
+        for w in report.warnings:
+            _warn(w)
+        print(f"\n=== {clip.name} -> {session}: MediaPipe pose of the walker (offline), scale from a 1.65 m stature")
+        _print_info(session)
+        _demo_events(session)
     mocap, imu = data / "imu" / "gaitmap_mocap_sample.csv", data / "imu" / "gaitmap_left_foot_15s.csv"
     if mocap.exists() and imu.exists():
         from fusionlab.sync import synchronize_session
@@ -374,6 +402,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for clock, reasons in report.refused.items():
             print(f"  fusionlab sync refused {clock}: {reasons}")
         _print_info(session)
+        _demo_events(session)
         n_sessions += 1
     print(f"\ndemo: done; {n_sessions} session(s) in {out}. Look at one again with: fusionlab info FILE.h5")
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 import warnings
@@ -145,7 +146,7 @@ def test_flat_event_times_are_deinterleaved() -> None:
     assert all(t0 <= e.time_s <= t1 for e in s.events)
     for side in ("left", "right"):  # strikes and offs alternate on each side
         seq = [e.kind for e in sorted(s.events, key=lambda e: e.time_s) if e.side == side]
-        assert all(a != b for a, b in zip(seq, seq[1:], strict=False))
+        assert all(a != b for a, b in itertools.pairwise(seq))
     strikes = [e.time_s for e in s.events if e.kind == "foot_strike"]
     for plate in s.by_modality("forceplate"):  # each plate's first loading is an annotated strike
         fz = np.abs(plate.channel("force")[:, 2])
@@ -312,7 +313,7 @@ def test_bad_file_ingest_leaves_session_unchanged(case: str, tmp_path: Path) -> 
     bad = tmp_path / "bad.c3d"
     bad.write_bytes(make(_good_bytes()))
     good = shared_path("c3d_org/sample10_TYPE-2.C3D")
-    with pytest.raises(FileFormatError, match="bad.c3d"):
+    with pytest.raises(FileFormatError, match=r"bad\.c3d"):
         ingest([good, bad], session)  # all or nothing: the good file is not added either
     assert session.read_bytes() == before
     report = ingest([good, bad], session, on_error="skip")

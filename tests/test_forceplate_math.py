@@ -23,7 +23,7 @@ def test_equal_to_ezc3d_extraction(rel: str) -> None:
         ref = ezc3d.c3d(str(path), extract_forceplat_data=True)
     except RuntimeError as e:  # ezc3d refuses: so must we, for the same reason
         c = ezc3d.c3d(str(path))
-        with pytest.raises(PlatformError, match="CHANNEL|TYPE|CORNERS|ORIGIN|CAL_MATRIX"):
+        with pytest.raises(PlatformError, match=r"CHANNEL|TYPE|CORNERS|ORIGIN|CAL_MATRIX"):
             compute_platforms(c["parameters"], c["data"]["analogs"][0])
         assert "not fill properly" in str(e) or "not supported" in str(e)
         return

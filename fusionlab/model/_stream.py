@@ -175,7 +175,8 @@ class Stream:
             msg = f"{where}: confidence must have shape ({n}, {n_ch}), got {self.confidence.shape}."
             raise ValidationError(msg)
         if self.storage_dtype not in ("float32", "float64"):
-            msg = f"Invalid value for 'storage_dtype'. Allowed values are float32, float64, but got {self.storage_dtype!r}."
+            msg = (f"Invalid value for 'storage_dtype'. Allowed values are float32, float64, "
+                   f"but got {self.storage_dtype!r}.")
             raise ValidationError(msg)
         object.__setattr__(self, "meta", dict(self.meta))
 
