@@ -6,9 +6,12 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from fusionlab import __version__
 from fusionlab.exceptions import FusionlabError, ValidationError
@@ -316,6 +319,134 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- export
+# ---------------------------------------------------------------------------------------------------- fusion
+_FAULT_RE = r"^(?P<kind>[a-z_]+)(?::(?P<target>[a-z_]+))?(?:@(?P<start>-?[0-9]*\.?[0-9]+))?" \
+            r"(?:\+(?P<dur>[0-9]*\.?[0-9]+))?(?:=(?P<mag>[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?))?$"
+
+
+def parse_fault(text: str) -> Any:
+    """``--fault KIND[:TARGET][@START_S][+DURATION_S][=MAGNITUDE]``, e.g. ``video_swap@3+2``,
+    ``imu_bias_jump:left_shank@4=0.3`` (rad/s), ``clock_error:video=0.04`` (s)."""
+    import re
+
+    from fusionlab.simulate import Fault
+
+    m = re.match(_FAULT_RE, text.strip())
+    kinds = ("video_swap", "imu_bias_jump", "clock_error")
+    if m is None or m["kind"] not in kinds:
+        msg = (f"Invalid value for '--fault': {text!r}. Expected KIND[:TARGET][@START_S][+DURATION_S][=MAGNITUDE] "
+               f"with KIND one of {', '.join(kinds)} (e.g. video_swap@3+2, imu_bias_jump:left_shank@4=0.3, "
+               "clock_error:video=0.04).")
+        raise ValidationError(msg)
+    if m["kind"] in ("imu_bias_jump", "clock_error") and (not m["target"] or m["mag"] is None):
+        msg = f"Invalid value for '--fault': {text!r}: {m['kind']} needs a :TARGET and an =MAGNITUDE."
+        raise ValidationError(msg)
+    return Fault(kind=m["kind"], start_s=float(m["start"] or 0.0),
+                 duration_s=float(m["dur"]) if m["dur"] else math.inf, target=m["target"] or "",
+                 magnitude=float(m["mag"] or 0.0))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.persist import save_session
+    from fusionlab.simulate import simulate_session
+
+    src = Path(args.c3d)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        msg = f"{out}: exists; choose another file or pass --overwrite"
+        raise ValidationError(msg)
+    imus = tuple(p for p in (args.imu or "").split(",") if p) if args.imu is not None else \
+        ("left_shank", "right_shank", "left_thigh", "right_thigh")
+    faults = tuple(parse_fault(f) for f in args.fault or ())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = read_c3d(src, prefix="")
+    for w in caught:
+        _warn(str(w.message))
+    session = simulate_session(source, imus=imus, video=not args.no_video, fps=args.fps,
+                               imu_offset_s=args.offset_s if args.imu_offset_s is None else args.imu_offset_s,
+                               video_offset_s=(args.offset_s if args.video_offset_s is None
+                                               else args.video_offset_s),
+                               faults=faults, include_markers=not args.no_markers, seed=args.seed)
+    if out.exists():
+        out.unlink()
+    save_session(session, out)
+    truth = session.metadata["simulation"]
+    print(f"simulated from {src.name}: {len(session.streams)} streams "
+          f"({', '.join(s.name for s in session.streams)})")
+    print(f"  true clock offsets: imu {truth['imu_offset_s']:+.3f} s, video {truth['video_offset_s']:+.3f} s "
+          "(stored as unsynchronised: run 'fusionlab sync' first)")
+    for f in faults:
+        mag = f", magnitude {f.magnitude:g} {'s' if f.kind == 'clock_error' else 'rad/s'}" if f.magnitude else ""
+        print(f"  fault: {f.kind} {f.target} from {f.start_s:g} s for {f.duration_s:g} s{mag}")
+    print(f"written to {out}; truth in its metadata 'simulation' and stream truth.angles")
+    return EXIT_OK
+
+
+def _conflict_line(c: Any) -> str:
+    return (f"{c.start_s:8.2f} {c.end_s:8.2f}  {c.quantity:24s} {c.modality:16s} {c.severity:6s} "
+            f"{json.dumps(json_safe(c.evidence), default=_json_default)[:120]}")
+
+
+def cmd_fuse(args: argparse.Namespace) -> int:
+    from fusionlab.fusion import fuse_session
+
+    models = tuple(args.model.split(",")) if args.model else None
+    results = fuse_session(args.session, **({"models": models} if models else {}), store=not args.no_store)
+    if args.json:
+        out = [{"name": r.name, "algorithm": r.algorithm, "inputs": list(r.inputs), "parameters": r.parameters,
+                "signals": [{"name": s.name, "channels": list(s.channels), "units": list(s.units),
+                             "inputs": list(s.inputs), "noise": s.noise, "n_samples": len(s.times),
+                             "median_sd": [float(v) for v in np.nanmedian(s.sd(), axis=0)]
+                             if len(s.times) else []} for s in r.signals],
+                "n_events": len(r.events), "conflicts": [c.as_dict() for c in r.conflicts],
+                "warnings": list(r.warnings)} for r in results]
+        print(json.dumps(json_safe(out), indent=2, allow_nan=False, default=_json_default))
+        return EXIT_OK
+    for r in results:
+        print(f"{r.name}: {r.algorithm}")
+        if not (r.signals or r.events or r.conflicts):
+            print("  nothing to fuse" + (f": {'; '.join(r.warnings)}" if r.warnings else ""))
+            continue
+        print(f"  inputs: {', '.join(r.inputs) or '-'}")
+        for s in r.signals:
+            sd = np.nanmedian(s.sd(), axis=0)
+            noise = ", ".join(f"{k} {v:.3g}" for k, v in s.noise.items())
+            print(f"  {s.name}: {len(s.times)} samples, {', '.join(s.channels)} [{', '.join(sorted(set(s.units)))}]"
+                  f", median posterior SD {', '.join(f'{v:.3g}' for v in sd)}; from {', '.join(s.inputs)}"
+                  + (f"; measurement noise SD: {noise}" if noise else ""))
+        if r.events:
+            print(f"  {len(r.events)} fused event(s)")
+        print(f"  {len(r.conflicts)} conflict(s)")
+        for c in r.conflicts:
+            print("   " + _conflict_line(c))
+        for w in r.warnings:
+            print(f"  note: {w}")
+    if not args.no_store:
+        print(f"stored in {args.session} (derived/fusion_*, events/fused)")
+    return EXIT_OK
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    from fusionlab.fusion import read_fusion
+
+    stored = read_fusion(args.session)
+    conflicts = sorted((c for r in stored.values() for c in r.conflicts), key=lambda c: (c.start_s, c.quantity))
+    if args.json:
+        print(json.dumps(json_safe([c.as_dict() for c in conflicts]), indent=2, allow_nan=False,
+                         default=_json_default))
+        return EXIT_OK
+    if not stored:
+        print(f"{args.session}: no fusion results stored; run 'fusionlab fuse {args.session}' first")
+        return EXIT_DATA_ERROR
+    print(f"{'start s':>8s} {'end s':>8s}  {'quantity':24s} {'modality':16s} {'sev.':6s} evidence")
+    for c in conflicts:
+        print(_conflict_line(c))
+    print(f"{len(conflicts)} conflict(s) in {', '.join(sorted(stored))}")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from fusionlab.adapters.c3d import write_c3d
 
@@ -500,6 +631,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-ms", type=float, default=100.0, help="matching tolerance (default 100 ms)")
     p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/gait.md)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("simulate", help="make a session of virtual IMUs and a virtual camera from a C3D walk",
+                       description="Virtual thigh/shank/foot IMUs (rotation rate, specific force with bias, drift, "
+                                   "noise, saturation) and a virtual 30 fps side camera (MediaPipe landmarks with "
+                                   "visibility, dropouts) from the real markers of a C3D trial, on their own "
+                                   "clocks, with injected faults; the truth is kept in the session metadata.")
+    p.add_argument("c3d", metavar="C3D", help="a walking trial with leg markers")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
+    p.add_argument("--imu", metavar="P1,P2", help="IMU placements, comma-separated (default left/right shank and "
+                   "thigh; '' for none); e.g. left_foot,right_foot")
+    p.add_argument("--no-video", action="store_true", help="no virtual camera")
+    p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
+    p.add_argument("--offset-s", type=float, default=0.0, help="true clock offset of the IMUs and the camera "
+                   "(t_session = offset + t_device; default 0)")
+    p.add_argument("--imu-offset-s", type=float, help="true IMU clock offset (overrides --offset-s)")
+    p.add_argument("--video-offset-s", type=float, help="true camera clock offset (overrides --offset-s)")
+    p.add_argument("--fault", action="append", metavar="KIND[:TARGET][@START][+DUR][=MAG]",
+                   help="inject a fault: video_swap@3+2, imu_bias_jump:left_shank@4=0.3, clock_error:video=0.04")
+    p.add_argument("--no-markers", action="store_true", help="leave the markers out of the session")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("fuse", help="fuse the session's modalities (events, joint angles, foot trajectories)",
+                       description="Runs the Kalman fusion models the session supports, stores the fused signals "
+                                   "(mean and variance), fused events and conflicts, and prints what was fused, "
+                                   "from which sources, the noise estimated per modality and the conflicts.")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--model", metavar="M1,M2", help="models to run (default events,angles,foot)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/fusion.md)")
+    p.add_argument("--no-store", action="store_true", help="print only, do not change the session")
+    p.set_defaults(func=cmd_fuse)
+
+    p = sub.add_parser("conflicts", help="list where modalities disagree beyond their combined uncertainty",
+                       description="The conflicts stored by 'fusionlab fuse': start and end on the session "
+                                   "clock, quantity, the likely culprit modality, severity and evidence.")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/fusion.md)")
+    p.set_defaults(func=cmd_conflicts)
 
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
                        description="Write the marker and model-output points, the analog channels and the events "
