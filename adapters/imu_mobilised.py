@@ -25,6 +25,7 @@ import math
 import os
 import re
 import struct
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +43,7 @@ from fusionlab.adapters._imu_common import (
     check_policy,
 )
 from fusionlab.consts import PLACEMENTS
-from fusionlab.exceptions import FileFormatError, ValidationError
+from fusionlab.exceptions import FileFormatError, FusionlabWarning, ValidationError
 from fusionlab.model import Event, Session, Stream
 from fusionlab.units import to_si
 
@@ -286,7 +287,9 @@ def read_mobilised_mat(path: str | os.PathLike[str], *, prefix: str | None = Non
 
     if not streams:
         raise FileFormatError(p, "the selected trials hold no sensor data (no SU.<position>.Acc)")
+    subject, info_note = _info_for_algo(p, sorted(first_levels))
     metadata = {"format": "Mobilise-D data.mat", "trials": trial_meta, "reference_level": _LEVELS[reference_level],
+                "subject_parameters": subject, "subject_parameters_source": info_note,
                 "reference": reference_meta, "units": dict(MOBILISED_UNITS),
                 "clock_t0_unix_s": t0, "time_note": "stream start_s = Timestamp[0] - clock_t0_unix_s; reference times "
                                                     "shifted by -1/fs (MATLAB 1-based samples)"}
@@ -294,6 +297,41 @@ def read_mobilised_mat(path: str | os.PathLike[str], *, prefix: str | None = Non
                else "no timestamps: each trial starts at 0 s")
     return unsynchronised_session(p, ADAPTER, sha, streams, options, metadata, quality,
                                   events=sorted(events, key=lambda e: (e.time_s, e.kind)))
+
+
+_INFO_FIELDS = {"Height": ("height_m", 0.01), "Weight": ("mass_kg", 1.0), "SensorHeight": ("sensor_height_m", 0.01)}
+
+
+def _info_for_algo(p: Path, time_measures: list[str]) -> tuple[dict[str, Any], str]:
+    """Participant information from ``infoForAlgo.mat`` beside ``data.mat`` (Mobilise-D): stature, mass and the
+    lower-back sensor height (cm in the file, m here), for the first time measure of the selected trials."""
+    info_path = p.with_name("infoForAlgo.mat")
+    if not info_path.is_file():
+        return {}, "no infoForAlgo.mat beside the data file"
+    import scipy.io as sio
+
+    try:
+        info = sio.loadmat(str(info_path), squeeze_me=True, struct_as_record=False)["infoForAlgo"]
+    except (KeyError, ValueError, TypeError, OSError, NotImplementedError, zlib.error, struct.error) as e:
+        warnings.warn(f"{info_path.name}: not read ({e}); subject parameters unknown", FusionlabWarning,
+                      stacklevel=3)
+        return {}, f"{info_path.name} could not be read"
+    names = list(getattr(info, "_fieldnames", None) or [])
+    tm = next((n for n in time_measures if n in names), names[0] if names else None)
+    if tm is None:
+        return {}, f"{info_path.name} holds no time measure"
+    entry = getattr(info, tm)
+    out: dict[str, Any] = {}
+    for field, (key, scale) in _INFO_FIELDS.items():
+        v = _num(getattr(entry, field, None))
+        if math.isfinite(v) and v > 0:
+            out[key] = v * scale
+    for field in getattr(entry, "_fieldnames", None) or []:
+        if field not in _INFO_FIELDS:
+            v = _scalar(getattr(entry, field))
+            if isinstance(v, str | int | float) and not (isinstance(v, float) and not math.isfinite(v)):
+                out[f"{_snake(field)}_raw"] = v
+    return out, f"{info_path.name}, {tm} (Height, SensorHeight in cm; Weight in kg)"
 
 
 def _array(p: Path, sensor: Any, field: str, where: str, ncols: int | None) -> NDArray[np.float64] | None:

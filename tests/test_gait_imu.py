@@ -442,3 +442,25 @@ def test_back_reference_bouts_option(mobgap_session, sensor_height_m):
         for e in res.events:
             assert any(b["start_device_s"] - 0.11 <= e.time_s <= b["end_device_s"] + 0.11 for b in ref_bouts)
         assert res.meta["bout_source"] == "reference (validation)"
+
+
+def test_back_sensor_height_from_info_for_algo(mobgap_session, sensor_height_m) -> None:
+    """data.mat's neighbour infoForAlgo.mat (cm) gives the pendulum length when no parameter is given, and it
+    agrees with the dataset's CSV export of the participant metadata."""
+    path, meta = mobgap_session
+    subject = meta["subject_parameters"]
+    assert abs(subject["sensor_height_m"] - sensor_height_m) < 1e-9
+    assert 1.0 < subject["height_m"] < 2.2 and 30 < subject["mass_kg"] < 200
+    with open_session(path) as r:
+        det = GaitLowerBackImu().detect(r)
+    res = det.results_[0]
+    assert "infoForAlgo.mat" in res.meta["sensor_height_source"] or "data.mat" in res.meta["sensor_height_source"]
+    assert res.meta["sensor_height_m"] == pytest.approx(sensor_height_m)
+    # the same step lengths as with the height given explicitly (the stored value is used, not a default)
+    with open_session(path) as r:
+        explicit = GaitLowerBackImu(sensor_height_m=sensor_height_m).detect(r)
+
+    def lengths(d):
+        return [s.params["step_length_m"].value for r in d.results_ for s in r.strides if "step_length_m" in s.params]
+
+    assert lengths(det) and lengths(det) == pytest.approx(lengths(explicit), rel=1e-12)

@@ -134,12 +134,18 @@ class GaitLowerBackImu(BaseGaitDetector):
         height = self.sensor_height_m
         height_note = "sensor_height_m parameter"
         if height is None:
-            meta = reader.metadata
-            if isinstance(meta.get("sensor_height_m"), int | float):
-                height, height_note = float(meta["sensor_height_m"]), "session metadata sensor_height_m"
-            elif isinstance(meta.get("height_m"), int | float):
-                height = _SENSOR_HEIGHT_PER_STATURE * float(meta["height_m"])
-                height_note = "0.53 x session metadata height_m"
+            # the user's session metadata first, then what the source files say (e.g. Mobilise-D infoForAlgo.mat)
+            metas = [("session metadata", reader.metadata)] + [
+                (f"{src.path} subject parameters", src.metadata.get("subject_parameters") or {})
+                for src in reader.sources()]
+            found = next(((w, m) for w, m in metas if isinstance(m.get("sensor_height_m"), int | float)), None)
+            if found is not None:
+                height, height_note = float(found[1]["sensor_height_m"]), f"{found[0]}: sensor_height_m"
+            else:
+                found = next(((w, m) for w, m in metas if isinstance(m.get("height_m"), int | float)), None)
+                if found is not None:
+                    height = _SENSOR_HEIGHT_PER_STATURE * float(found[1]["height_m"])
+                    height_note = f"0.53 x {found[0]}: height_m"
         ref_bouts: list[tuple[float, float, str]] = []
         if self.reference_bouts:
             ev = reader.events(source="reference", clock="device")
