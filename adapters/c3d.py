@@ -447,6 +447,13 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
             if factor != 1.0:
                 block *= factor
             data = block.transpose(2, 1, 0)
+            if modality == "markers":  # several systems write gaps as exactly (0, 0, 0) with a valid residual
+                zeros = np.all(data == 0.0, axis=2)
+                if zeros.any():
+                    data[zeros] = np.nan
+                    warn_list.append(f"{int(zeros.sum())} marker sample(s) at exactly (0, 0, 0) in "
+                                     f"{int(zeros.any(axis=0).sum())} marker(s), how some systems write gaps, are "
+                                     "stored as missing (NaN)")
             chans, dups = unique_labels([labels[i] for i in idx])
             if dups:
                 warn_list.append(f"duplicate point labels renamed with _1 suffixes: {', '.join(sorted(set(dups)))}")

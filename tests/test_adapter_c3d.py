@@ -373,3 +373,23 @@ def test_subject_prefixed_labels_and_treadmill_file() -> None:
     assert len(t.events) == 43
     assert t.stream("markers").start_s == pytest.approx(44 / 100.0)  # non-zero first frame
     assert len(t.by_modality("forceplate")) == 2
+
+
+def test_markers_written_as_exact_zeros_are_missing() -> None:
+    """sample23 (Vicon) writes gaps as (0, 0, 0) with a valid residual: stored as NaN, every other sample kept."""
+    path = shared_path("c3d_org/sample23_Vicon_analysis.c3d")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = read_c3d(path, prefix="")
+    assert any("(0, 0, 0)" in str(w.message) for w in caught)
+    m = s.stream("markers")
+    raw = ezc3d.c3d(str(path))["data"]["points"][:3]  # (3, n_points, n_frames), mm
+    labels = [str(v) for v in ezc3d.c3d(str(path))["parameters"]["POINT"]["LABELS"]["value"]]
+    idx = [labels.index(c) for c in m.channels]
+    ref = raw[:, idx, :].transpose(2, 1, 0) / 1000.0
+    zero = np.all(ref == 0.0, axis=2)
+    assert zero.sum() > 1000
+    assert np.all(np.isnan(m.data[zero]))
+    both = ~zero & np.all(np.isfinite(ref), axis=2)
+    np.testing.assert_allclose(m.data[both], ref[both], rtol=1e-6, atol=1e-9)
+    assert not np.any(np.all(m.data == 0.0, axis=2))
