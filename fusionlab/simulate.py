@@ -313,8 +313,10 @@ def simulate_session(source: Session, *, markers: str | None = None,
     if imus:
         for placement in imus:
             jump = next((f for f in faults if f.kind == "imu_bias_jump" and f.target == placement), None)
-            st, _ = virtual_imu(m, placement, rng, noise=imu_noise, offset_s=imu_offset_s, bias_jump=jump)
+            st, imu_truth = virtual_imu(m, placement, rng, noise=imu_noise, offset_s=imu_offset_s, bias_jump=jump)
             streams.append(st)
+            b0 = imu_truth["gyr_bias"][0]  # the bias at the first sample, as a still period before the walk gives
+            truth.setdefault("imu_bias_start_rad_s", {})[placement] = [float(v) for v in b0]
         clocks["sim:imu"] = (ClockEntry("sim:imu", imu_offset_s + clock_errors["imu"], 0.001, 0.0, math.nan,
                                         "prior", quality="simulated clock error")
                              if "imu" in clock_errors else ClockEntry("sim:imu"))

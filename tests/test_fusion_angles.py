@@ -1,0 +1,198 @@
+"""Angle fusion (issue 5) on simulated sessions made from real C3D walks: accuracy, band coverage, conflicts.
+
+Targets are the issue's; where one is not reached the test is xfail(strict=True) with the measured figure.
+Figures and the command that prints them: docs/fusion-angles.md, ``benchmarks/validate_angle_fusion.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from fusionlab.adapters.c3d import read_c3d
+from fusionlab.fusion._angles import fuse_angles
+from fusionlab.fusion._conflicts import effective_dof, find_conflicts
+from fusionlab.fusion.base import Conflict, FusedSignal
+from fusionlab.simulate import Fault, simulate_session
+from tests.conftest import shared_path
+
+pytestmark = pytest.mark.shared_data
+
+TRIALS = ["c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d", "btkdata/PiG_Motion-FlatFoot-Full.c3d",
+          "c3d_org/sample03_gait-pig.c3d", "c3d_org/sample09_PlugInC3D.c3d", "c3d_org/sample23_Vicon_analysis.c3d"]
+FAULT_TRIAL = "c3d_org/sample23_Vicon_analysis.c3d"
+
+
+def _read(rel: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_c3d(shared_path(rel), prefix="")
+
+
+def _truth(sim, sig: FusedSignal, side: str) -> np.ndarray:
+    tr = sim.stream("truth.angles")
+    return np.interp(sig.times, tr.times(), np.asarray(tr.channel(f"{side}_knee_flexion"), dtype=float),
+                     left=np.nan, right=np.nan)
+
+
+def _imu_only(sim, side: str, t: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """IMU alone, at its best: each gyroscope's bias known at the start (a still period), the angle known at the
+    first sample (a calibration pose); then the joint rate integrated."""
+    b0 = sim.metadata["simulation"]["imu_bias_start_rad_s"]
+    rate = np.zeros(len(t))
+    for seg, sign in (("thigh", 1.0), ("shank", -1.0)):
+        s = next(s for s in sim.streams if s.meta.get("placement") == f"{side}_{seg}")
+        g = s.channel("gyr")[:, 2] - b0[f"{side}_{seg}"][2]
+        ok = np.isfinite(g)
+        rate += sign * np.interp(t, s.times()[ok], g[ok])
+    ang = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
+    k0 = np.flatnonzero(np.isfinite(truth))[0]
+    return ang - ang[k0] + truth[k0]
+
+
+def _knee(res) -> FusedSignal:
+    return next(s for s in res.signals if s.name == "knee_angle")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Per trial: squared errors (fused / video-only / IMU-only), band hits, marker-following figures."""
+    out = []
+    for rel in TRIALS:
+        src = _read(rel)
+        sim = simulate_session(src, include_markers=False, seed=1)
+        fused = _knee(fuse_angles(sim, joints=("knee",), conflicts=False))
+        video = _knee(fuse_angles(sim, joints=("knee",), use=("video",), conflicts=False))
+        simm = simulate_session(src, include_markers=True, seed=1)
+        resm = fuse_angles(simm)
+        km = _knee(resm)
+        row = {"f": [], "v": [], "i": [], "hit": [], "dm": [], "noise_m": km.noise["markers"],
+               "conflicts": len(resm.conflicts), "dur_s": float(km.times[-1] - km.times[0]), "fused": fused}
+        lo, hi = fused.band(0.95)
+        for i, side in enumerate(("left", "right")):
+            tru = _truth(sim, fused, side)
+            ok = np.isfinite(tru)
+            row["f"] += list((fused.mean[ok, i] - tru[ok]) ** 2)
+            vid = np.interp(fused.times, video.times, video.mean[:, i])  # video-only runs on the 30 fps grid
+            row["v"] += list((vid[ok] - tru[ok]) ** 2)
+            row["i"] += list((_imu_only(sim, side, fused.times, tru)[ok] - tru[ok]) ** 2)
+            row["hit"] += list((tru[ok] >= lo[ok, i]) & (tru[ok] <= hi[ok, i]))
+            trm = _truth(simm, km, side)
+            okm = np.isfinite(trm)
+            row["dm"] += list((km.mean[okm, i] - trm[okm]) ** 2)
+        out.append(row)
+    return out
+
+
+def _rmse_deg(runs, key: str) -> float:
+    return math.degrees(math.sqrt(np.mean(np.concatenate([r[key] for r in runs]))))
+
+
+def test_result_types_and_units(runs) -> None:
+    k = runs[0]["fused"]
+    assert isinstance(k, FusedSignal) and k.channels == ("left_knee", "right_knee") and k.units == ("rad", "rad")
+    assert set(k.inputs) == {"video", "imu"} and np.all(np.isfinite(k.mean)) and np.all(k.var > 0)
+    assert set(k.noise) == {"video", "imu"} and all(v > 0 for v in k.noise.values())
+
+
+def test_fused_knee_beats_video_only_by_20_percent(runs) -> None:
+    # markers withheld; video-only = the same smoother on the video alone (better than the raw 2D angle)
+    assert _rmse_deg(runs, "f") <= 0.8 * _rmse_deg(runs, "v")
+
+
+@pytest.mark.xfail(strict=True, reason="measured on 5 walks: fused knee RMSE 1.99 deg, video alone 4.38, IMU alone "
+                   "(bias known at the start, angle known at the first sample) 1.98; target <= 0.8 x the best")
+def test_fused_knee_beats_best_single_modality_by_20_percent(runs) -> None:
+    best = min(_rmse_deg(runs, "v"), _rmse_deg(runs, "i"))
+    assert _rmse_deg(runs, "f") <= 0.8 * best
+
+
+def test_band_95_covers_truth_90_to_98_percent(runs) -> None:
+    cover = float(np.mean(np.concatenate([r["hit"] for r in runs])))
+    assert 0.90 <= cover <= 0.98, cover
+
+
+def test_with_markers_fused_follows_markers_within_their_noise(runs) -> None:
+    for r in runs:
+        rms = math.sqrt(np.mean(r["dm"]))
+        assert rms <= 1.5 * r["noise_m"] + math.radians(0.05), (rms, r["noise_m"])
+
+
+@pytest.mark.xfail(strict=True, reason="measured: 3 conflicts in 21.3 s of clean data on the 5 walks (markers, "
+                   "video and IMU), 8.4 per minute; target <= 1 per minute")
+def test_clean_data_at_most_one_false_conflict_per_minute(runs) -> None:
+    n = sum(r["conflicts"] for r in runs)
+    minutes = sum(r["dur_s"] for r in runs) / 60
+    assert n <= max(1.0, minutes)
+
+
+def _fault_conflicts(fault: Fault):
+    src = _read(FAULT_TRIAL)
+    t0 = float(src.stream("markers").times()[0])
+    f = Fault(**{**fault.__dict__, "start_s": t0 + fault.start_s})
+    res = fuse_angles(simulate_session(src, include_markers=True, seed=1, faults=[f]))
+    return res.conflicts, f.start_s if math.isfinite(fault.start_s) else t0
+
+
+def _flagged(conflicts: list[Conflict], modality: str, start_s: float) -> bool:
+    return any(c.modality == modality and abs(c.start_s - start_s) <= 0.5 for c in conflicts)
+
+
+@pytest.mark.xfail(strict=True, reason="measured: a 40 ms IMU clock error is flagged on the IMU (and only the "
+                   "IMU) on all 5 walks, within 0.5 s of the start on 4; on sample23 the first one starts 2.0 s in")
+def test_imu_clock_error_is_flagged_on_the_imu() -> None:
+    late = []
+    for rel in TRIALS:
+        src = _read(rel)
+        t0 = float(src.stream("markers").times()[0])
+        res = fuse_angles(simulate_session(src, include_markers=True, seed=1,
+                                           faults=[Fault("clock_error", target="imu", magnitude=0.04)]),
+                          joints=("knee",))
+        assert res.conflicts and all(c.modality == "imu" for c in res.conflicts)
+        if min(c.start_s for c in res.conflicts) - t0 > 0.5:
+            late.append(rel)
+    assert not late, late
+
+
+@pytest.mark.xfail(strict=True, reason="measured: a 40 ms video clock error raises no conflict (the 2D video angle "
+                   "noise, ~6 deg per frame, hides a 40 ms shift)")
+def test_video_clock_error_is_flagged_on_the_video() -> None:
+    conflicts, start = _fault_conflicts(Fault("clock_error", start_s=0.0, target="video", magnitude=0.04))
+    assert _flagged(conflicts, "video", start)
+
+
+@pytest.mark.xfail(strict=True, reason="measured: the 2 s left/right video swap is flagged on the video on none of 6 "
+                   "walks (with markers, video and IMU)")
+def test_video_swap_is_flagged_on_the_video() -> None:
+    conflicts, start = _fault_conflicts(Fault("video_swap", start_s=1.0, duration_s=2.0))
+    assert _flagged(conflicts, "video", start)
+
+
+@pytest.mark.xfail(strict=True, reason="measured: a 0.3 rad/s bias jump on the left shank IMU is flagged, but the "
+                   "culprit named is 'markers' (their leave-one-out rest carries the IMU's error) and the conflict "
+                   "starts up to 1.5 s early (the smoother spreads the bias change backwards)")
+def test_imu_bias_jump_is_flagged_on_the_imu() -> None:
+    conflicts, start = _fault_conflicts(Fault("imu_bias_jump", start_s=1.5, target="left_shank", magnitude=0.3))
+    assert _flagged(conflicts, "imu", start)
+
+
+def test_find_conflicts_flags_an_injected_offset_and_names_both_of_two() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 20, 0.01)
+    r_ok = rng.normal(0, 0.1, len(t))
+    r_bad = rng.normal(0, 0.1, len(t))
+    r_bad[(t >= 5) & (t < 7)] += 0.5
+    v = np.full(len(t), 0.01)
+    c = find_conflicts(t, {"a": r_ok, "b": r_bad}, {"a": v, "b": v}, quantity="x", n_modalities=3)
+    assert len(c) == 1 and c[0].modality == "b" and abs(c[0].start_s - 5.0) <= 0.5 and c[0].severity == "high"
+    c2 = find_conflicts(t, {"a": r_ok, "b": r_bad}, {"a": v, "b": v}, quantity="x")
+    assert len(c2) == 1 and c2[0].modality == "a|b"
+    assert find_conflicts(t, {"a": r_ok}, {"a": v}, quantity="x") == []
+
+
+def test_effective_dof() -> None:
+    assert effective_dof(np.array([1.0, 0.0, 0.0]), 10) == pytest.approx(10.0)
+    assert effective_dof(np.ones(20), 10) == pytest.approx(1.0)
