@@ -1,0 +1,263 @@
+"""Foot trajectory fusion (foot IMU + foot markers): gaitmap's synchronised walk with withheld markers, a simulated
+foot with known stride lengths, and tracking where markers exist.
+
+Run ``pytest tests/test_fusion_foot.py -s`` to print the figures quoted in docs/fusion-foot.md
+(``python benchmarks/validate_foot_fusion.py`` prints them per seed and foot).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from fusionlab.fusion._foot import _fuse_foot_detail, fuse_foot
+from fusionlab.model import ClockEntry, Session, Stream
+from fusionlab.persist import open_session, save_session
+from fusionlab.sync import synchronize_session
+from fusionlab.sync._signals import find_foot_markers
+from tests.conftest import shared_path
+
+GAITMAP = "imu/gaitmap/"
+SEEDS = (1, 2, 3)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def gaitmap_session(path) -> None:
+    """gaitmap's two foot IMUs and Vicon foot markers in one session, the IMU clock synchronised by `sync`."""
+    from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu, read_gaitmap_mocap
+
+    imu = read_gaitmap_imu(shared_path(GAITMAP + "imu_sample.csv"))
+    moc = read_gaitmap_mocap(shared_path(GAITMAP + "mocap_sample.csv"))
+    mclock = next(iter(moc.clocks))
+    clocks = {**imu.clocks, mclock: ClockEntry(mclock, 0.0, 0.0, 0.0, 0.0, "reference")}
+    save_session(Session(streams=imu.streams + moc.streams, clocks=clocks, sources=imu.sources + moc.sources), path)
+    report = synchronize_session(path)
+    assert not report.refused, report.refused
+
+
+def random_gaps(rng: np.random.Generator, t0: float, t1: float, fraction: float = 0.3) -> list[tuple[float, float]]:
+    """Non-overlapping gaps of 0.2-2 s covering ``fraction`` of ``[t0, t1]``."""
+    out: list[tuple[float, float]] = []
+    covered = 0.0
+    while covered < fraction * (t1 - t0):
+        length = rng.uniform(0.2, 2.0)
+        a = rng.uniform(t0, t1 - length)
+        if any(a < b + 0.05 and a + length > x - 0.05 for x, b in out):
+            continue
+        out.append((a, a + length))
+        covered += length
+    return sorted(out)
+
+
+def withheld_figures(path, seed: int) -> list[dict]:
+    """Per foot: errors of the fused and the IMU-alone foot point inside the withheld gaps, and band coverage."""
+    with open_session(path) as r:
+        ms = r.read_stream(r.find_streams(modality="markers")[0])
+        tm = r.to_session_time(ms)
+        gaps = random_gaps(np.random.default_rng(seed), tm[0] + 0.5, tm[-1] - 0.5)
+        res, det = _fuse_foot_detail(r, side=None, withhold=gaps, n_iter=20)
+    out = []
+    for sig in res.signals:
+        if not sig.name.startswith("foot_position_"):
+            continue
+        side = sig.name.rsplit("_", 1)[1]
+        roles = find_foot_markers(ms.channels)[side]
+        centroid = np.mean([ms.channel(roles[k]) for k in ("toe", "heel", "mt5")], axis=0)
+        truth = np.stack([np.interp(sig.times, tm, centroid[:, i]) for i in range(3)], axis=1)
+        inside = np.zeros(sig.times.size, dtype=bool)
+        for a, b in gaps:
+            inside |= (sig.times >= a) & (sig.times < b)
+        err = sig.mean - truth
+        alone = det[side]["imu_alone"]
+        # IMU alone (ZUPT-only), placed by the offset that best fits the markers outside the gaps
+        err_alone = alone + np.median(truth[~inside] - alone[~inside], axis=0) - truth
+        # IMU alone restarted from the last seen marker position before each gap (dead reckoning)
+        err_dr = np.full_like(err, np.nan)
+        for a, b in gaps:
+            k = np.flatnonzero((sig.times >= a) & (sig.times < b))
+            if k.size and k[0] > 0:
+                err_dr[k] = alone[k] - alone[k[0] - 1] + truth[k[0] - 1] - truth[k]
+        lo, hi = sig.band(0.95)
+        z2 = np.sum(err ** 2 / sig.var, axis=1)
+        out.append({"seed": seed, "side": side, "n": int(inside.sum()),
+                    "sq_fused": np.sum(err[inside] ** 2, axis=1), "sq_alone": np.sum(err_alone[inside] ** 2, axis=1),
+                    "sq_dr": np.sum(err_dr[inside] ** 2, axis=1),
+                    "in_axis": ((truth >= lo) & (truth <= hi))[inside], "in_3d": (z2 <= chi2.ppf(0.95, 3))[inside],
+                    "result": res})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def gaitmap_path(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("foot") / "gaitmap.h5"
+    gaitmap_session(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def withheld(gaitmap_path) -> dict:
+    rows = [row for seed in SEEDS for row in withheld_figures(gaitmap_path, seed)]
+    def rms(key: str) -> float:
+        return float(np.sqrt(np.nanmean(np.concatenate([r[key] for r in rows]))))
+    pooled = {"rms_fused_m": rms("sq_fused"), "rms_alone_m": rms("sq_alone"), "rms_dead_reckoning_m": rms("sq_dr"),
+              "coverage_axis": np.concatenate([r["in_axis"] for r in rows]).mean(axis=0),
+              "coverage_3d": float(np.concatenate([r["in_3d"] for r in rows]).mean()), "rows": rows}
+    print(f"\ngaitmap, markers withheld 30 % (gaps 0.2-2 s), seeds {SEEDS}, both feet:")
+    for r in rows:
+        print(f"  seed {r['seed']} {r['side']:5s}: fused {math.sqrt(r['sq_fused'].mean()) * 100:.1f} cm, "
+              f"IMU alone {math.sqrt(r['sq_alone'].mean()) * 100:.1f} cm, dead reckoning "
+              f"{math.sqrt(np.nanmean(r['sq_dr'])) * 100:.1f} cm, coverage x/y/z "
+              f"{np.round(r['in_axis'].mean(axis=0) * 100, 1)} %, 3D {r['in_3d'].mean() * 100:.1f} %")
+    print(f"  pooled: fused {pooled['rms_fused_m'] * 100:.2f} cm, IMU alone {pooled['rms_alone_m'] * 100:.2f} cm, "
+          f"dead reckoning {pooled['rms_dead_reckoning_m'] * 100:.2f} cm, coverage per axis "
+          f"{np.round(pooled['coverage_axis'] * 100, 1)} %, 3D {pooled['coverage_3d'] * 100:.1f} %")
+    return pooled
+
+
+# ------------------------------------------------------------------------------------------------ gaitmap
+@pytest.mark.shared_data
+def test_withheld_markers_fused_much_closer_than_imu_alone(withheld: dict) -> None:
+    """Issue 5: inside the gaps the fused foot point is much closer to the withheld markers than the IMU alone."""
+    ratio = withheld["rms_alone_m"] / withheld["rms_fused_m"]
+    assert ratio >= 2.0, ratio
+    assert withheld["rms_fused_m"] < 0.04, withheld["rms_fused_m"]
+    # also better than restarting the IMU alone from the last marker seen before each gap (a stricter baseline)
+    assert withheld["rms_fused_m"] < withheld["rms_dead_reckoning_m"], withheld
+
+
+@pytest.mark.shared_data
+@pytest.mark.xfail(strict=True, reason="measured (seeds 1-3, both feet pooled): 95 % band covers the withheld "
+                                       "markers 83.4 / 84.4 / 90.8 % (x / y / z), 78.5 % in 3D; target 90-98 %. "
+                                       "EM fits the noise where markers exist; the IMU's per-stride errors in gaps "
+                                       "are larger than it infers there (docs/fusion-foot.md)")
+def test_withheld_markers_band_coverage(withheld: dict) -> None:
+    cov = withheld["coverage_axis"]
+    assert np.all((cov >= 0.90) & (cov <= 0.98)), cov
+    assert 0.90 <= withheld["coverage_3d"] <= 0.98, withheld["coverage_3d"]
+
+
+@pytest.mark.shared_data
+def test_markers_everywhere_followed_within_their_noise(gaitmap_path) -> None:
+    with open_session(gaitmap_path) as r:
+        ms = r.read_stream(r.find_streams(modality="markers")[0])
+        tm = r.to_session_time(ms)
+        res = fuse_foot(r, side="left")
+    sig = next(s for s in res.signals if s.name == "foot_position_left")
+    assert sig.frame == "lab" and sig.units == ("m", "m", "m") and sig.channels == ("x", "y", "z")
+    roles = find_foot_markers(ms.channels)["left"]
+    centroid = np.mean([ms.channel(roles[k]) for k in ("toe", "heel", "mt5")], axis=0)
+    truth = np.stack([np.interp(sig.times, tm, centroid[:, i]) for i in range(3)], axis=1)
+    err = sig.mean - truth
+    rms = np.sqrt(np.mean(err ** 2, axis=0))
+    print(f"\nmarkers everywhere: fused - centroid RMS {np.round(rms * 1000, 1)} mm, fitted marker noise "
+          f"{sig.noise['markers'] * 1000:.1f} mm, posterior SD median {np.round(np.median(sig.sd(), 0) * 1000, 1)} mm")
+    assert np.all(rms <= sig.noise["markers"]), (rms, sig.noise)
+    lo, hi = sig.band(0.95)
+    assert ((truth >= lo) & (truth <= hi)).mean() >= 0.9
+    # strides and gait speed: ~1.4 m strides at ~1.3 m/s on this walk
+    st = next(s for s in res.signals if s.name == "stride_left")
+    lengths = st.mean[:, 0]
+    assert np.median(lengths) == pytest.approx(1.4, abs=0.1)
+    assert np.all(st.sd()[:, 0] < 0.02)
+    # gait speed against the markers' centroid over the same strides (the turn's short strides included)
+    t0, t1 = np.array(st.meta["start_s"]), st.times
+    c0 = np.stack([np.interp(t0, tm, centroid[:, i]) for i in range(2)], 1)
+    c1 = np.stack([np.interp(t1, tm, centroid[:, i]) for i in range(2)], 1)
+    ref_speed = float(np.linalg.norm(c1 - c0, axis=1).sum() / (t1 - t0).sum())
+    print(f"gait speed {st.meta['gait_speed_m_per_s']:.3f} +- {st.meta['gait_speed_sd_m_per_s']:.3f} m/s, "
+          f"markers {ref_speed:.3f} m/s")
+    assert abs(st.meta["gait_speed_m_per_s"] - ref_speed) <= 0.01 + 3 * st.meta["gait_speed_sd_m_per_s"]
+    # no conflicts where markers and IMU agree
+    assert len([c for c in res.conflicts if c.quantity == "foot_position_left"]) <= 3
+
+
+@pytest.mark.shared_data
+def test_conflict_when_markers_jump(gaitmap_path, tmp_path) -> None:
+    """A 10-cm jump of the left-foot markers for 1 s is reported as a conflict there."""
+    with open_session(gaitmap_path) as r:
+        ms = r.read_stream(r.find_streams(modality="markers")[0])
+        imu = [r.read_stream(n) for n in r.find_streams(modality="imu")]
+        clocks = r.clocks()
+    t = ms.times()
+    data = np.array(ms.data)
+    bad = (t >= 12.0) & (t < 13.0)
+    for k, name in enumerate(ms.channels):
+        if name.startswith("L_"):
+            data[bad, k, 1] += 0.10
+    import dataclasses
+
+    moved = dataclasses.replace(ms, data=data)
+    path = tmp_path / "jump.h5"
+    save_session(Session(streams=(moved, *imu), clocks=clocks), path)
+    with open_session(path) as r:
+        res = fuse_foot(r, side="left")
+    hits = [c for c in res.conflicts if c.start_s < 13.2 and c.end_s > 11.8]
+    assert hits, res.conflicts
+    assert hits[0].quantity == "foot_position_left" and hits[0].modality == "markers"
+
+
+# ------------------------------------------------------------------------------------------------ simulation
+def simulated_foot(rng: np.random.Generator, rate_hz: float = 204.8) -> tuple[Stream, np.ndarray]:
+    """A foot IMU walking 12 strides of known length (stance 0.6 s at rest, swing 0.5 s: minimum-jerk forward
+    displacement, 8 cm foot lift, +-0.5 rad pitch), heading 30 deg, with white noise and a gyroscope bias."""
+    g = 9.80665
+    lengths = rng.uniform(1.1, 1.5, 12)
+    dt = 1.0 / rate_hz
+    segs_p, segs_th, x = [], [], 0.0
+    n_stand = int(2.0 * rate_hz)
+    segs_p.append(np.zeros((n_stand, 3)))
+    segs_th.append(np.zeros(n_stand))
+    for length in lengths:
+        n_sw, n_st = int(0.5 * rate_hz), int(0.6 * rate_hz)
+        tau = np.arange(n_sw) / n_sw
+        s = 10 * tau ** 3 - 15 * tau ** 4 + 6 * tau ** 5
+        p = np.stack([x + length * s, np.zeros(n_sw), 0.08 * np.sin(np.pi * tau) ** 2], axis=1)
+        segs_p += [p, np.tile([x + length, 0.0, 0.0], (n_st, 1))]
+        segs_th += [0.5 * np.sin(2 * np.pi * tau) * np.sin(np.pi * tau), np.zeros(n_st)]
+        x += length
+    p_fwd = np.concatenate(segs_p)
+    theta = np.concatenate(segs_th)
+    psi = math.radians(30)
+    rz = np.array([[math.cos(psi), -math.sin(psi), 0], [math.sin(psi), math.cos(psi), 0], [0, 0, 1]])
+    pos = p_fwd @ rz.T
+    acc_w = np.gradient(np.gradient(pos, dt, axis=0), dt, axis=0)
+    acc_w[:, 2] += g
+    c, s_ = np.cos(theta), np.sin(theta)
+    ry = np.stack([np.stack([c, 0 * c, s_], -1), np.stack([0 * c, 1 + 0 * c, 0 * c], -1),
+                   np.stack([-s_, 0 * c, c], -1)], -2)
+    rot = np.einsum("ij,tjk->tik", rz, ry)  # sensor -> world
+    acc_b = np.einsum("tji,tj->ti", rot, acc_w) + rng.normal(0, 0.02, (theta.size, 3))
+    gyr_b = np.zeros((theta.size, 3))
+    gyr_b[:, 1] = np.gradient(theta, dt)
+    gyr_b += rng.normal(0, 0.002, gyr_b.shape) + np.array([0.002, -0.001, 0.0015])
+    stream = Stream("sim.left_foot", "imu", np.stack([acc_b, gyr_b], axis=1), ("acc", "gyr"), ("m/s^2", "rad/s"),
+                    components=("x", "y", "z"), frame="sensor:left_foot", rate_hz=rate_hz, clock="imu",
+                    meta={"placement": "left_foot"})
+    return stream, lengths
+
+
+def test_simulated_stride_lengths_within_their_sd(tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    stream, lengths = simulated_foot(rng)
+    path = tmp_path / "sim.h5"
+    save_session(Session(streams=(stream,), clocks={"imu": ClockEntry("imu", 0.0, 0.0, 0.0, 0.0, "reference")}),
+                 path)
+    with open_session(path) as r:
+        res = fuse_foot(r)
+    pos = next(s for s in res.signals if s.name == "foot_position_left")
+    assert pos.frame == "imu_world:left_foot"
+    st = next(s for s in res.signals if s.name == "stride_left")
+    est, sd = st.mean[:, 0], st.sd()[:, 0]
+    # the first stride starts at the end of the initial standing (its mid-stance lies inside it)
+    assert est.size == lengths.size, (est, lengths)
+    err = est - lengths
+    print(f"\nsimulated foot: stride-length error {np.round(err * 100, 1)} cm, sd {np.round(sd * 100, 1)} cm")
+    assert np.all(np.abs(err) < 0.05), err
+    assert np.mean(np.abs(err) <= 1.96 * sd) >= 0.9, (err, sd)
+    assert np.all(sd < 0.05)
+    speed = st.meta["gait_speed_m_per_s"]
+    assert speed == pytest.approx(lengths.sum() / (1.1 * lengths.size), rel=0.05)
