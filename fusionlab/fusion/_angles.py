@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from fusionlab.fusion._conflicts import find_conflicts
 from fusionlab.fusion._kalman import KalmanOutput, kalman_smooth
 from fusionlab.fusion._noise import estimate_noise
-from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult
+from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult, NothingToFuse
 from fusionlab.kinematics import sagittal_angles
 from fusionlab.model import Session, Stream
 
@@ -265,7 +265,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
         t_ref = next(iter(video.values()))[0]
     else:
         msg = "fuse_angles: the session has no usable markers, video keypoints or segment IMUs."
-        raise ValueError(msg)
+        raise NothingToFuse(msg)
     dt = float(np.median(np.diff(t_ref)))
     grid = t_ref[0] + dt * np.arange(round((t_ref[-1] - t_ref[0]) / dt) + 1)
     C, T = len(channels), len(grid)
@@ -482,7 +482,10 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
         ``left_<joint>``, ``right_<joint>``, rad, on the session clock; ``noise``: fitted measurement SD per
         modality (rad; IMU rad/s), mean over the two sides. ``conflicts``: `Conflict` per window and channel.
     """
-    inp = angle_inputs(reader, joints=joints, use=use)
+    try:
+        inp = angle_inputs(reader, joints=joints, use=use)
+    except NothingToFuse as e:
+        return FusionResult(name="angles", algorithm="fusionlab.fusion.fuse_angles", warnings=[str(e)])
     t = inp.times
     dt = float(np.median(np.diff(t)))
     F, Q, H = _model(dt, inp.bias_drift)

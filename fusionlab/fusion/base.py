@@ -25,7 +25,11 @@ from numpy.typing import NDArray
 
 from fusionlab.model import Event
 
-__all__ = ["Conflict", "FusedSignal", "FusionResult"]
+__all__ = ["Conflict", "FusedSignal", "FusionResult", "NothingToFuse"]
+
+
+class NothingToFuse(ValueError):  # noqa: N818 - a condition, not a failure: the model does not apply
+    """The session has nothing this model can fuse (`fuse_session` reports it and goes on with the others)."""
 
 
 @dataclass(frozen=True)
