@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Session-page figure benchmark: `fusionlab.app._data.session_figure` downsampled vs full resolution.
+
+Usage::
+
+    python benchmarks/bench_app.py [--minutes 10] [--markers 40] [--max-points 4000] [--repeat 3]
+
+Builds a synthetic session: two 1 kHz force plates (force + moment, 6 channels each, with heel-strike peaks and
+spikes), 200 Hz markers (``--markers`` of them, x/y/z), 18 events per minute per side, and a stored fusion result
+(a 100 Hz fused angle, 2 channels, with conflicts). It then times the page's first figure (the default traces: the
+vertical force of each plate, heel and toe markers, the fused angle with its band, the events lane) three ways:
+
+    overview     whole session, ``--max-points`` per trace (min/max buckets; what the page sends on load)
+    zoom 10 s    a 10 s window (what a relayout callback sends; full resolution: 10 000 plate samples < 20 000)
+    full         whole session, no downsampling (what a naive page would send)
+
+Columns: build time (median of ``--repeat``; the file is read every time, nothing is cached), JSON size (what the
+browser downloads and parses, as Dash serialises it) and points drawn. The real in-browser time to interactive is
+not measured here (needs a browser; see docs/app.md). Exits 0 whatever the result; non-zero only on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def build_session(path: Path, minutes: float, n_markers: int) -> None:
+    """Write the synthetic session (see the module docstring)."""
+    from fusionlab.fusion import Conflict, FusedSignal, FusionResult, store_fusion
+    from fusionlab.model import ClockEntry, Event, Session, Stream
+    from fusionlab.persist import save_session
+
+    rng = np.random.default_rng(0)
+    dur = minutes * 60.0
+    streams = []
+    step_s = 1.1  # one stride per side
+    for plate in (1, 2):
+        n = int(dur * 1000)
+        t = np.arange(n) / 1000.0
+        phase = ((t + 0.55 * (plate - 1)) % step_s) / step_s
+        fz = np.where(phase < 0.6, 800 * np.abs(np.sin(np.pi * phase / 0.6)) ** 0.7, 0.0) + rng.normal(0, 2, n)
+        fz[rng.choice(n, 30, replace=False)] += 400.0  # spikes that downsampling must keep
+        force = np.stack([0.1 * fz * np.cos(2 * np.pi * phase), 0.05 * fz, fz], axis=1)
+        moment = np.stack([0.01 * fz, 0.02 * fz, 0.001 * fz], axis=1)
+        data = np.stack([force, moment], axis=1).astype(np.float32)  # (n, 2 channels, 3 components) = 6 channels
+        streams.append(Stream(f"bench.forceplate{plate}", "forceplate", data, ("force", "moment"), ("N", "N·m"),
+                              frame="lab", rate_hz=1000.0, components=("x", "y", "z"), orig_units=("N", "N·m"),
+                              clock="bench", storage_dtype="float32"))
+    n = int(dur * 200)
+    t = np.arange(n) / 200.0
+    names = tuple([f"M{i:02d}" for i in range(n_markers - 4)] + ["LHEE", "RHEE", "LTOE", "RTOE"])
+    pos = (rng.normal(0, 0.3, (1, n_markers, 3)) + np.stack([1.2 * t, 0 * t, 0 * t], axis=1)[:, None, :]
+           + 0.05 * np.sin(2 * np.pi * t / step_s)[:, None, None]).astype(np.float32)
+    streams.append(Stream("bench.markers", "markers", pos, names, ("m",) * n_markers, frame="lab", rate_hz=200.0,
+                          components=("x", "y", "z"), orig_units=("mm",) * n_markers, clock="bench",
+                          storage_dtype="float32", meta={"lab_axes": {"y_screen": "+Z"}}))
+    events = tuple(Event(time_s=float(ts), kind=kind, side=side, source="annotation", label=kind, clock="bench",
+                         detector="bench")
+                   for side, off in (("left", 0.0), ("right", 0.55)) for k, ts in enumerate(np.arange(off, dur, step_s))
+                   for kind in ("foot_strike", "foot_off") if ts + (0.66 if kind == "foot_off" else 0) < dur)
+    save_session(Session(streams=tuple(streams), events=events, clocks={"bench": ClockEntry(clock="bench")},
+                         subject="BENCH-001", session_date="2026-01-01"), path)
+    tf = np.arange(0, dur, 0.01)
+    mean = np.stack([0.6 * np.sin(2 * np.pi * tf / step_s), 0.6 * np.cos(2 * np.pi * tf / step_s)], axis=1)
+    sig = FusedSignal("knee_angle", tf, mean, np.full_like(mean, 0.03**2), ("left_knee", "right_knee"),
+                      ("rad", "rad"), frame="joint:sagittal", inputs=("markers", "imu"))
+    conflicts = [Conflict(float(s), float(s) + 2.0, "knee_angle", "imu", "medium", 20.0, {"nis": 20.0})
+                 for s in np.arange(30.0, dur, 60.0)]
+    store_fusion(path, [FusionResult("angles", "bench", signals=[sig], conflicts=conflicts)])
+
+
+def _time(fn, repeat: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--markers", type=int, default=40)
+    ap.add_argument("--max-points", type=int, default=4000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    from plotly.io.json import to_json_plotly
+
+    from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, figure_for_view
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.h5"
+        t0 = time.perf_counter()
+        build_session(path, args.minutes, args.markers)
+        print(f"synthetic session: {args.minutes:g} min, 2 plates x 6 ch at 1 kHz, {args.markers} markers at 200 Hz, "
+              f"fused angle at 100 Hz; {path.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - t0:.1f} s")
+        mid = args.minutes * 30.0
+        cases = [("overview", None, args.max_points or DEFAULT_MAX_POINTS),
+                 ("zoom 10 s", (mid, mid + 10.0), ZOOM_MAX_POINTS),
+                 ("full", None, 10**9)]
+        print(f"\n{'view':10s} {'build s':>8s} {'JSON MB':>8s} {'points':>10s} {'serialise s':>12s}  full resolution")
+        for label, view, max_points in cases:
+            if view is None:
+                build, fig = _time(lambda mp=max_points: figure_for_view(path, None, None, max_points=mp), args.repeat)
+            else:
+                build, fig = _time(lambda v=view, mp=max_points: figure_for_view(path, None, v, zoom_max_points=mp),
+                                   args.repeat)
+            ser, text = _time(lambda f=fig: to_json_plotly(f), 1)
+            meta = fig["layout"]["meta"]
+            print(f"{label:10s} {build:8.3f} {len(text) / 1e6:8.2f} {meta['n_points']:10d} {ser:12.3f}  "
+                  f"{'yes' if meta['full_resolution'] else 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

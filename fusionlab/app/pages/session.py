@@ -1,0 +1,77 @@
+"""One session: every modality on one time axis (linked zoom), fused signals with their 95 % band, events lanes,
+conflict windows and the list of conflicts (click one: zoom to it and read why)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, State, callback, ctx, dash_table, dcc, html
+
+from fusionlab.app import ids
+from fusionlab.app._audit import audit
+from fusionlab.app._auth import current_user_name
+from fusionlab.app._data import conflict_rows, default_traces, list_traces, session_update
+from fusionlab.app.app import get_context
+
+dash.register_page(__name__, path_template="/session/<sid>", name="Session", title="fusionlab - session", order=1)
+
+_TRIGGERS = {ids.SESSION_GRAPH: "zoom", ids.SESSION_TRACES: "traces", ids.SESSION_CONFLICTS: "conflict"}
+_CONFLICT_COLUMNS = [{"id": k, "name": n} for k, n in (("start_s", "start (s)"), ("end_s", "end (s)"),
+                                                      ("quantity", "quantity"), ("modality", "modality"),
+                                                      ("severity", "severity"))]
+
+
+def layout(sid: str | None = None, **_query: str) -> Any:
+    """The page of session ``sid`` (an opaque id); records the view in the audit log."""
+    from fusionlab.app._data import _read_fusion_or_empty, figure_for_view
+    from fusionlab.persist import open_session
+
+    c = get_context()
+    path = c.index.path_of(sid) if sid else None
+    if path is None:
+        return html.Div([html.H2("Session not found"), dcc.Link("back to the sessions", href="/")])
+    audit(c.data_dir, current_user_name(), "view_session", sid)
+    with open_session(path) as r:
+        options = list_traces(r)
+        chosen = default_traces(r)
+        subject, date = r.subject or "(no subject)", r.session_date or "(no date)"
+    fusion = _read_fusion_or_empty(path)
+    fig = figure_for_view(path, chosen, None, max_points=c.max_points, zoom_max_points=c.zoom_max_points,
+                          cache=c.figures)
+    conflicts = conflict_rows(fusion)
+    return html.Div([
+        dcc.Store(id=ids.SESSION_KEY_STORE, data={"sid": sid}),
+        dcc.Store(id=ids.SESSION_VIEW_STORE, data={"window": None}),
+        html.Div([html.H2(f"{subject} - {date}"), dcc.Link("all sessions", href="/")], className="toolbar"),
+        dcc.Dropdown(id=ids.SESSION_TRACES, options=options, value=chosen, multi=True,
+                     placeholder="streams and channels to show"),
+        dcc.Loading(dcc.Graph(id=ids.SESSION_GRAPH, figure=fig, config={"displaylogo": False, "scrollZoom": True,
+                                                                        "modeBarButtonsToRemove": ["toImage"]}),
+                    delay_show=300),
+        html.H3(f"Conflicts ({len(conflicts)})"),
+        dash_table.DataTable(id=ids.SESSION_CONFLICTS, columns=_CONFLICT_COLUMNS,
+                             data=[{**row, "id": row["index"]} for row in conflicts], page_size=20,
+                             style_as_list_view=True, style_cell={"textAlign": "left", "fontFamily": "inherit"},
+                             style_data_conditional=[{"if": {"filter_query": '{severity} = "high"'},
+                                                      "color": "#b00020"}])
+        if conflicts else html.P("No conflicts stored (run 'fusionlab fuse' on the session).", className="muted"),
+        html.Div(id=ids.SESSION_EXPLANATION, className="explanation"),
+    ])
+
+
+@callback(Output(ids.SESSION_GRAPH, "figure"), Output(ids.SESSION_EXPLANATION, "children"),
+          Output(ids.SESSION_VIEW_STORE, "data"),
+          Input(ids.SESSION_GRAPH, "relayoutData"), Input(ids.SESSION_TRACES, "value"),
+          Input(ids.SESSION_CONFLICTS, "active_cell"),
+          State(ids.SESSION_KEY_STORE, "data"), State(ids.SESSION_VIEW_STORE, "data"), prevent_initial_call=True)
+def _update(relayout: Any, traces: list[str] | None, cell: dict[str, Any] | None, key: dict[str, str],
+            view: dict[str, Any] | None) -> tuple[Any, Any, Any]:
+    c = get_context()
+    path = c.index.path_of(key.get("sid", "")) if key else None
+    if path is None:
+        raise dash.exceptions.PreventUpdate
+    up = session_update(path, trigger=_TRIGGERS[ctx.triggered_id], relayout=relayout, traces=traces,
+                        conflict_index=None if not cell else cell.get("row_id"), view=view, cache=c.figures,
+                        max_points=c.max_points, zoom_max_points=c.zoom_max_points)
+    return tuple(dash.no_update if v is None else v for v in (up.figure, up.explanation, up.view))
