@@ -350,3 +350,25 @@ def test_gaitmap_mocap_foot_markers_only_with_turn() -> None:
         assert len(errs) / n >= 0.95
     zeni = GaitZeni()._detect_stream(m)
     assert zeni is not None and zeni.events == []
+
+
+def test_extrema_near_the_edge_of_the_data() -> None:
+    """A maximum cut short by the recording edge counts when it stands out on the inner side and the signal rises
+    into it; a signal that only falls from the edge has no maximum there."""
+    from fusionlab.gait._markers import _extrema
+
+    rate = 100.0
+    t = np.arange(0, 2.0, 1 / rate)
+    peak_t = 0.12  # 12 samples in: the left base is the recording edge
+    x = 0.1 * np.cos(2 * np.pi * (t - peak_t) / 1.1)  # 0.2 m swing, maxima 1.1 s apart
+    found = [t[i] + d / rate for i, d, _ in _extrema(x, rate, prominence=0.05, min_interval_s=0.3)]
+    assert any(abs(f - peak_t) < 0.005 for f in found)
+    assert any(abs(f - (peak_t + 1.1)) < 0.005 for f in found)
+    # the same wave started after its maximum: the edge value is the largest, no maximum is invented
+    late = 0.1 * np.cos(2 * np.pi * (t + 0.05) / 1.1)
+    found = [t[i] for i, _, _ in _extrema(late, rate, prominence=0.05, min_interval_s=0.3)]
+    assert all(f > 0.5 for f in found)
+    # a maximum near the edge that barely rises from it (1 mm of a 200 mm swing) is not trusted
+    flat = np.where(t < 0.1, 0.1 - 0.001 * (0.1 - t) / 0.1, 0.1 * np.cos(2 * np.pi * (t - 0.1) / 1.1))
+    found = [t[i] for i, _, _ in _extrema(flat, rate, prominence=0.05, min_interval_s=0.3)]
+    assert all(f > 0.5 for f in found)

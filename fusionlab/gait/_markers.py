@@ -49,6 +49,8 @@ HEADING_CUTOFF_HZ = 0.8  # the heading is the direction of the body's velocity l
 TREADMILL_MAX_RANGE_M = 1.0  # a body that stays within this horizontal range walks on a treadmill
 MIN_SPEED_M_PER_S = 0.15  # below this the subject is standing: no heading, no event
 MIN_STRIDE_S, MAX_STRIDE_S = 0.3, 3.0  # strikes of one foot further apart than this are not one stride
+EDGE_PEAK_S = 0.25  # a maximum this close to the start or end of a run of data is judged on its inner side ...
+EDGE_PEAK_RISE = 0.2  # ... and the signal must rise into it from the edge by this fraction of the prominence
 REFINE_WINDOW_S = 0.12  # Zeni refinement: the heel slows below the threshold within this time after the maximum
 REFINED_METHOD_SD_S = 0.012  # measured spread of the refined strike on the shared C3D files (see the docs)
 VELOCITY_NOISE_M_PER_S = 0.01  # velocity noise of a 1 mm marker low-passed at ~7 Hz
@@ -252,9 +254,25 @@ def _extrema(x: NDArray[np.float64], rate: float, *, prominence: float, min_inte
         seg = x[i0:i1]
         if len(seg) < 2 * edge + 3:
             continue
-        peaks, _ = sps.find_peaks(seg, prominence=prominence, distance=max(1, round(min_interval_s * rate)))
-        for p in peaks:
+        peaks, _ = sps.find_peaks(seg, distance=max(1, round(min_interval_s * rate)))
+        if not len(peaks):
+            continue
+        _, left, right = sps.peak_prominences(seg, peaks)
+        for p, lb, rb in zip(peaks, left, right, strict=True):
             if p < edge or p >= len(seg) - edge:
+                continue
+            drop_l, drop_r = seg[p] - seg[lb], seg[p] - seg[rb]
+            # a maximum close to the start or end of the run (recording edge or gap) has its outer base cut off
+            # there: it counts when it stands out on the inner side and the signal clearly rises into it
+            cut_l = lb == 0 and p < EDGE_PEAK_S * rate
+            cut_r = rb == len(seg) - 1 and len(seg) - 1 - p < EDGE_PEAK_S * rate
+            if cut_l and not cut_r:
+                ok = drop_r >= prominence and drop_l >= EDGE_PEAK_RISE * prominence
+            elif cut_r and not cut_l:
+                ok = drop_l >= prominence and drop_r >= EDGE_PEAK_RISE * prominence
+            else:
+                ok = min(drop_l, drop_r) >= prominence
+            if not ok:
                 continue
             y0, y1, y2 = seg[p - 1], seg[p], seg[p + 1]
             den = y0 - 2 * y1 + y2
