@@ -52,6 +52,7 @@ from numpy.typing import NDArray
 
 from fusionlab import __version__
 from fusionlab.adapters._common import check_path, file_sha256, source_info, stream_prefix
+from fusionlab.consts import MEDIAPIPE_LANDMARKS
 from fusionlab.exceptions import FileFormatError, FusionlabWarning, ValidationError
 from fusionlab.model import ClockEntry, Session, SourceInfo, Stream
 
@@ -76,14 +77,8 @@ logger = logging.getLogger(__name__)
 
 ADAPTER = "video_mediapipe"
 ALGORITHM_VERSION = "1"  # bump when detection, tracking or selection change: invalidates cached results
-LANDMARK_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
-"""MediaPipe Pose's 33 landmarks, in MediaPipe's order (``mp.solutions.pose.PoseLandmark`` in snake_case)."""
+LANDMARK_NAMES: tuple[str, ...] = MEDIAPIPE_LANDMARKS
+"""MediaPipe Pose's 33 landmarks, in MediaPipe's order (`fusionlab.consts.MEDIAPIPE_LANDMARKS`)."""
 
 _L = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 _EYES = (_L["left_eye"], _L["right_eye"])

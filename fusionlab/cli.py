@@ -16,6 +16,7 @@ import numpy as np
 
 from fusionlab import __version__
 from fusionlab.exceptions import FusionlabError, ValidationError
+from fusionlab.gait._detect import json_safe
 
 EXIT_OK = 0
 EXIT_DATA_ERROR = 1
@@ -137,15 +138,6 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def json_safe(obj: Any) -> Any:
-    """Replace NaN and infinities by None (JSON null) so the output is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    return obj
 
 
 # ---------------------------------------------------------------------------------------------------- sync

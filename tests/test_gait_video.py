@@ -12,18 +12,13 @@ import pytest
 
 from fusionlab.gait._params import temporal_strides
 from fusionlab.gait._validate import event_metrics, match_events
+from fusionlab.consts import MEDIAPIPE_LANDMARKS
 from fusionlab.gait._video import GaitVideo
 from fusionlab.model import ClockEntry, Event, Session, Stream
 from fusionlab.persist import open_session, save_session
 from tests.conftest import shared_path
 
-LANDMARKS: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
+LANDMARKS = MEDIAPIPE_LANDMARKS
 FOCAL_PX = 1400.0
 DISTANCE_M = 5.0
 # Trials with heel, toe and pelvis markers and annotated foot strikes and foot-offs
