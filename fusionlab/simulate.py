@@ -47,6 +47,7 @@ from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
 from fusionlab import __version__
+from fusionlab.consts import MEDIAPIPE_LANDMARKS
 from fusionlab.exceptions import ValidationError
 from fusionlab.kinematics import joint_centres, sagittal_angles, segment_frames
 from fusionlab.model import ClockEntry, Session, Stream
@@ -56,13 +57,6 @@ __all__ = ["CameraModel", "Fault", "ImuNoise", "VideoNoise", "simulate_session",
 G = 9.80665
 SMOOTH_HZ = 8.0
 SEGMENTS = ("thigh", "shank", "foot")
-MEDIAPIPE_LANDMARKS: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)
 _SIMULATED = {"hip": "hip", "knee": "knee", "ankle": "ankle", "heel": "heel", "foot_index": "toe"}
 
 
