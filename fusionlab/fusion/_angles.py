@@ -1,4 +1,4 @@
-"""Sagittal hip, knee and ankle angles per side, fused from markers, 2D video keypoints and IMU gyroscopes.
+"""Sagittal hip, knee and ankle angles per side, fused from markers, 2D video keypoints and segment IMUs.
 
 See ``docs/fusion-angles.md`` for the model, the sign conventions, the noise estimation, the conflict test and
 the measured figures. In short, one channel per joint and side (all channels in one batched smoother):
@@ -6,14 +6,18 @@ the measured figures. In short, one channel per joint and side (all channels in 
     state  x = [theta, omega, alpha, b]   angle (rad), its rate (rad/s), acceleration (rad/s^2), gyro bias of the
                                           joint rate (rad/s)
     theta, omega, alpha: constant acceleration with white jerk;  b: random walk
-    z = [marker angle, video angle, IMU joint rate]
+    z = [marker angle, video angle, IMU joint rate, IMU inclination difference]
         marker angle = theta + v_m                    R_m = r_m * 1
-        video angle  = theta + v_v                    R_v = r_v * sum_i (1/vis_i)^2 (lever_i)^2   (per frame)
+        video angle  = theta + o + v_v                R_v = r_v * sum_i (1/vis_i)^2 (lever_i)^2   (per frame)
         IMU rate     = omega + b + v_g                R_g = r_g * 1
+        IMU incl.    = theta + v_a                    R_a = r_a * (1 + k_dyn * sum_seg | |f_seg| - g | / g)^2
+                       (accelerometer tilt to gravity of the distal minus the proximal segment, every 0.1 s)
 
 Everything is placed on one grid on the session clock (the marker times if markers are used, else the IMU's,
 else the video's); a modality without a sample at a grid step is "not measured" there (NaN). The noise levels
-``r_*`` and the process-noise level are fitted per channel by EM (`fusionlab.fusion.estimate_noise`).
+``r_*`` and the process-noise level are fitted per channel by EM (`fusionlab.fusion.estimate_noise`), bounded
+below by a documented noise floor per measurement (`NOISE_FLOOR`), refitted once with the windows flagged as
+conflicts left out (so that a fault does not inflate the fitted noise of its modality).
 """
 
 from __future__ import annotations
@@ -25,22 +29,40 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab.fusion._conflicts import find_conflicts
+from scipy import stats
+
+from fusionlab.fusion._conflicts import autocorrelation, find_conflicts, span_p_value
 from fusionlab.fusion._kalman import KalmanOutput, kalman_smooth
 from fusionlab.fusion._noise import estimate_noise
 from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult, NothingToFuse
 from fusionlab.kinematics import sagittal_angles
 from fusionlab.model import Session, Stream
 
-__all__ = ["ANGLE_JOINTS", "ANGLE_MODALITIES", "AngleInputs", "angle_inputs", "fuse_angles"]
+__all__ = ["ANGLE_JOINTS", "ANGLE_MODALITIES", "NOISE_FLOOR", "AngleInputs", "angle_inputs", "fuse_angles"]
 
 ANGLE_JOINTS: tuple[str, ...] = ("hip", "knee", "ankle")
 ANGLE_MODALITIES: tuple[str, ...] = ("markers", "video", "imu")
 SIDES: tuple[str, ...] = ("left", "right")
 _MARKER_CHANNEL = {"hip": "hip_flexion", "knee": "knee_flexion", "ankle": "ankle_dorsiflexion"}
-# joint rate = gyr_z(plus) - gyr_z(minus), as the angles of fusionlab.kinematics: hip = thigh (the pelvis carries no
-# IMU), knee flexion = thigh - shank, ankle dorsiflexion = foot - shank (segment angles positive distal-anterior)
-_IMU_SEGMENTS = {"hip": ("thigh", None), "knee": ("thigh", "shank"), "ankle": ("foot", "shank")}
+# joint rate = gyr_z(plus) - gyr_z(minus), as the angles of fusionlab.kinematics: knee flexion = thigh - shank,
+# ankle dorsiflexion = foot - shank (segment angles positive distal-anterior). The hip gets no IMU: without a pelvis
+# IMU the thigh's rate and tilt include the pelvis' own sagittal rotation (+-3 deg per stride, not modelled)
+_IMU_SEGMENTS = {"knee": ("thigh", "shank"), "ankle": ("foot", "shank")}
+GRAVITY_MS2 = 9.80665
+_R0_INCL_RAD = 0.1
+# the accelerometer's tilt error grows with the segment's own acceleration: SD shape 1 + k | |f| - g | / g
+_INCL_DYN_GAIN = 3.0
+_INCL_EVERY_S = 0.1  # tilt taken every 0.1 s: its error (the segment's acceleration) is correlated over ~0.1 s
+# lower bounds of the fitted measurement SDs (rad; IMU rate rad/s), see docs/fusion-angles.md "Noise floors":
+# markers: soft-tissue artefact and marker placement, knee flexion (Leardini et al. 2005; Benoit et al. 2006);
+# video: 2D pose-estimation sagittal angles vs 3D motion capture (Stenum et al. 2021, 3-7 deg mean abs. errors);
+# IMU rate: two consumer MEMS gyroscopes' white noise at 100 Hz; IMU tilt: sensor-to-segment alignment and
+# accelerometer bias (Picerno 2017 review)
+NOISE_FLOOR: dict[str, float] = {"markers": math.radians(1.0), "video": math.radians(2.0), "imu_rate": 0.003,
+                                 "imu_incl": math.radians(1.0)}
+_FLOOR_ROWS = (NOISE_FLOOR["markers"], NOISE_FLOOR["video"], NOISE_FLOOR["imu_rate"], NOISE_FLOOR["imu_incl"])
+_MIN_CLOCK_ERROR_S = 0.010  # a fitted lag below this is not reported (a third of a 30 fps frame)
+_OUTLIER_SD = 4.0  # residuals beyond this many robust SDs are left out of the second noise fit
 # starting levels for EM (the fitted levels do not depend on them much; see docs/fusion-angles.md)
 _R0_MARKERS_RAD = 0.01
 _R0_VIDEO_PX = 2.0
@@ -54,7 +76,8 @@ _DEPTH_SPREAD_RATIO = 0.3
 # mean and RMS about it of the offsets measured on 7 shared C3D walks x 2 simulation seeds (docs/fusion-angles.md)
 _OFFSET0_MEAN_RAD = {"hip": -0.17, "knee": 0.0, "ankle": 0.0}
 _OFFSET0_SD_RAD = {"hip": 0.07, "knee": 0.022, "ankle": 0.035}
-_MEAS = {"markers": 0, "video": 1, "imu": 2}
+_MEAS: dict[str, tuple[int, ...]] = {"markers": (0,), "video": (1,), "imu": (2, 3)}
+_ROW_NAME = ("markers", "video", "imu", "imu:tilt")  # residual series names in the conflict test
 
 
 class AngleInputs:
@@ -64,8 +87,9 @@ class AngleInputs:
     ----------
     times : (T,) float, s, session clock
     channels : list of ``<side>_<joint>``
-    z : (C, T, 3) float; measurements [marker angle (rad), video angle (rad), IMU joint rate (rad/s)], NaN = none
-    r_shape : (C, T, 3) float; relative measurement variance (heteroscedastic shape), NaN where not measured
+    z : (C, T, 4) float; measurements [marker angle (rad), video angle (rad), IMU joint rate (rad/s), IMU
+        inclination difference (rad)], NaN = none
+    r_shape : (C, T, 4) float; relative measurement variance (heteroscedastic shape), NaN where not measured
     sources : modality -> stream names used
     video_offset : (C,) float, rad; constant subtracted from the video angle (0 without markers)
     bias_drift : float, rad/s/sqrt(s); random-walk density of the joint-rate bias
@@ -182,15 +206,28 @@ def _video_angles(s: Stream) -> tuple[dict[str, NDArray[np.float64]], dict[str, 
     return ang, var
 
 
-def _imu_gyr_z(s: Stream) -> tuple[str, NDArray[np.float64]] | None:
-    """(placement, sagittal gyro rate) of an IMU stream whose sensor frame is the segment frame (z to the right)."""
+def _imu_segment(s: Stream) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
+    """(placement, sagittal gyro rate (rad/s), sagittal tilt (rad), dynamic ratio | |f| - g | / g) of an IMU stream
+    whose sensor frame is the segment frame (x anterior, y proximal (foot: up), z to the right).
+
+    Tilt from the specific force f (sensor frame): at rest f = g up, so the segment angle from straight down
+    (positive distal-anterior; foot: pitch from level, toe up positive) is ``atan2(f_x, f_y)``. NaN without ``acc``.
+    """
     placement = str(s.meta.get("placement", ""))
     if "gyr" not in s.channels or not placement:
         return None
     if "segment frame" not in str(s.meta.get("sensor_frame", "")):
         return None
     g = np.asarray(s.channel("gyr"), dtype=np.float64)
-    return placement, (g[:, 2] if g.ndim == 2 else g)
+    gz = g[:, 2] if g.ndim == 2 else g
+    tilt = np.full(len(gz), np.nan)
+    dyn = np.full(len(gz), np.nan)
+    if "acc" in s.channels:
+        a = np.asarray(s.channel("acc"), dtype=np.float64)
+        if a.ndim == 2 and a.shape[1] == 3:
+            tilt = np.arctan2(a[:, 0], a[:, 1])
+            dyn = np.abs(np.linalg.norm(a, axis=1) - GRAVITY_MS2) / GRAVITY_MS2
+    return placement, gz, tilt, dyn
 
 
 def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
@@ -202,6 +239,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                f"{', '.join(ANGLE_MODALITIES)}, but got {bad} instead.")
         raise ValueError(msg)
     streams = _streams_and_times(reader)
+    refs: set[str] = set()
     warnings: list[str] = []
     sources: dict[str, list[str]] = {}
     channels = [f"{side}_{j}" for side in SIDES for j in joints]
@@ -222,6 +260,8 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                 if np.isfinite(x).any():
                     marker[ch] = (t, np.asarray(x, dtype=np.float64))
             sources["markers"] = [s.name]
+            if _on_reference_clock(reader, s):
+                refs.add("markers")
             break
     # 2. video angles
     video: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
@@ -236,20 +276,24 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                 if ch in ang:
                     video[ch] = (t, ang[ch], var[ch])
             sources["video"] = [s.name]
+            if _on_reference_clock(reader, s):
+                refs.add("video")
             break
-    # 3. IMU joint rates
-    gyro: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    # 3. IMU joint rates and tilts
+    gyro: dict[str, tuple[NDArray[np.float64], ...]] = {}
     drift: list[float] = []
     bias0: list[float] = []
     if "imu" in use:
         for s, t in streams:
             if s.modality != "imu":
                 continue
-            got = _imu_gyr_z(s)
+            got = _imu_segment(s)
             if got is None:
                 warnings.append(f"{s.name}: IMU without a known segment-aligned sensor frame, not used")
                 continue
-            gyro[got[0]] = (t, got[1])
+            gyro[got[0]] = (t, *got[1:])
+            if _on_reference_clock(reader, s):
+                refs.add("imu")
             sources.setdefault("imu", []).append(s.name)
             spec = s.meta.get("noise") or {}
             if spec.get("gyr_drift_rad_s_per_sqrt_s") is not None:
@@ -269,8 +313,9 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     dt = float(np.median(np.diff(t_ref)))
     grid = t_ref[0] + dt * np.arange(round((t_ref[-1] - t_ref[0]) / dt) + 1)
     C, T = len(channels), len(grid)
-    z = np.full((C, T, 3), np.nan)
-    r = np.full((C, T, 3), np.nan)
+    z = np.full((C, T, 4), np.nan)
+    r = np.full((C, T, 4), np.nan)
+    every = max(1, round(_INCL_EVERY_S / dt))
     offset = np.zeros(C)
     for c, ch in enumerate(channels):
         side, j = ch.split("_")
@@ -285,15 +330,23 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             keep = inside & np.isfinite(xv) & np.isfinite(vv)
             z[c, k[keep], 1] = xv[keep]
             r[c, k[keep], 1] = vv[keep] * _R0_VIDEO_PX ** 2
-        dist, prox = _IMU_SEGMENTS[j]
-        if f"{side}_{dist}" in gyro and (prox is None or f"{side}_{prox}" in gyro):
-            tg, gd = gyro[f"{side}_{dist}"]
-            rate = _interp_gaps(grid, tg, gd, 3 * dt)
-            if prox is not None:
-                tp, gp = gyro[f"{side}_{prox}"]
-                rate = rate - _interp_gaps(grid, tp, gp, 3 * dt)
+        dist, prox = _IMU_SEGMENTS.get(j, (None, None))
+        if f"{side}_{dist}" in gyro and f"{side}_{prox}" in gyro:
+            tg, gd, ad, dd = gyro[f"{side}_{dist}"]
+            tp, gp, ap, dp = gyro[f"{side}_{prox}"]
+            rate = _interp_gaps(grid, tg, gd, 3 * dt) - _interp_gaps(grid, tp, gp, 3 * dt)
             z[c, :, 2] = rate
             r[c, np.isfinite(rate), 2] = _R0_GYRO_RAD_S ** 2
+            # tilts interpolated as unit vectors (no wrap), then distal minus proximal, wrapped to (-pi, pi]
+            td = np.arctan2(_interp_gaps(grid, tg, np.sin(ad), 3 * dt), _interp_gaps(grid, tg, np.cos(ad), 3 * dt))
+            tq = np.arctan2(_interp_gaps(grid, tp, np.sin(ap), 3 * dt), _interp_gaps(grid, tp, np.cos(ap), 3 * dt))
+            tilt = np.angle(np.exp(1j * (td - tq)))
+            dyn = _interp_gaps(grid, tg, dd, 3 * dt) + _interp_gaps(grid, tp, dp, 3 * dt)
+            take = np.zeros(T, dtype=bool)
+            take[::every] = True
+            take &= np.isfinite(tilt) & np.isfinite(dyn)
+            z[c, take, 3] = tilt[take]
+            r[c, take, 3] = (_R0_INCL_RAD * (1.0 + _INCL_DYN_GAIN * dyn[take])) ** 2
         # a constant offset between the 2D video angle and the 3D marker angle (projection, pelvis tilt for the
         # hip): the median difference where both exist; without markers the video defines the angle's zero
         both = np.isfinite(z[c, :, 0]) & np.isfinite(z[c, :, 1])
@@ -313,7 +366,15 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     inp = AngleInputs(grid, channels, z, r, sources, offset, bias_drift, warnings, bias_sd, slope_sd, offset_sd)
     inp.t_centre = t_centre if math.isfinite(t_centre) else float(grid[0])
     inp.offset_mean = offset_mean
+    inp.reference_modalities = refs
     return inp
+
+
+def _on_reference_clock(reader: Any, s: Stream) -> bool:
+    """Whether the stream's clock defines the session clock (method ``"reference"``): it has no clock error."""
+    clocks = reader.clocks if isinstance(reader, Session) else reader.clocks()
+    e = clocks.get(s.clock)
+    return e is not None and e.method == "reference"
 
 
 def _view_rate(s: Stream, t: NDArray[np.float64]) -> tuple[float, float]:
@@ -348,7 +409,7 @@ def _model(dt: float, bias_drift: float) -> tuple[NDArray[np.float64], NDArray[n
     Q = np.zeros((6, 6))
     Q[:3, :3] = _JERK0_RAD_S3 ** 2 * qa
     Q[3, 3] = bias_drift ** 2 * dt  # bias random walk
-    H = np.array([[1.0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 1.0, 0], [0, 1.0, 0, 1.0, 0, 0]])
+    H = np.array([[1.0, 0, 0, 0, 0, 0], [1.0, 0, 0, 0, 1.0, 0], [0, 1.0, 0, 1.0, 0, 0], [1.0, 0, 0, 0, 0, 0]])
     return F, Q, H
 
 
@@ -357,7 +418,7 @@ def _prior(inp: AngleInputs) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     C = z.shape[0]
     x0 = np.zeros((C, 6))
     for c in range(C):
-        a = z[c, :, 0] if np.isfinite(z[c, :, 0]).any() else z[c, :, 1]
+        a = next((z[c, :, j] for j in (0, 1, 3) if np.isfinite(z[c, :, j]).any()), z[c, :, 0])
         ok = np.isfinite(a)
         x0[c, 0] = a[ok][0] if ok.any() else 0.0
         x0[c, 4] = inp.offset_mean[c]
@@ -373,83 +434,236 @@ def _prior(inp: AngleInputs) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     return x0, P0
 
 
-def _smooth_without(F, Q, H, z, R, x0, P0, drop: int) -> KalmanOutput:
+def _without(z: NDArray[np.float64], rows: Sequence[int]) -> NDArray[np.float64]:
     z2 = z.copy()
-    z2[:, :, drop] = np.nan
-    return kalman_smooth(F, Q, H, z2, R, x0, P0)
+    z2[:, :, list(rows)] = np.nan
+    return z2
 
 
 def _local_level(t: NDArray[np.float64], d: NDArray[np.float64], ref_s: float, gap_s: float) -> NDArray[np.float64]:
-    """Median of ``d`` over the reference period ``[t - gap_s - ref_s, t - gap_s)`` before each step (the period
-    after the step where nothing precedes it): the slowly varying nuisance level a change is measured against."""
+    """Median of ``d`` over the reference period ``[t - gap_s - ref_s, t - gap_s)`` before each step: the slowly
+    varying nuisance level (the gyro bias) a change is measured against. Causal: where less than half of that
+    period precedes the step, the first ``ref_s`` of the record is the reference (a fault in it is then seen as a
+    change of the reference, at the start)."""
     out = np.full(len(t), np.nan)
     ok = np.isfinite(d)
     if ok.sum() < 5:
         return out
     tt, dd = t[ok], d[ok]
+    first = np.median(dd[: max(5, np.searchsorted(tt, tt[0] + ref_s))])
+    dt = float(np.median(np.diff(t)))
     for k in range(len(t)):
         a = np.searchsorted(tt, t[k] - gap_s - ref_s)
         b = np.searchsorted(tt, t[k] - gap_s)
-        if b - a < 5:
-            a = np.searchsorted(tt, t[k] + gap_s)
-            b = np.searchsorted(tt, t[k] + gap_s + ref_s)
-        if b - a >= 5:
-            out[k] = np.median(dd[a:b])
+        out[k] = np.median(dd[a:b]) if (b - a) * dt >= 0.5 * ref_s else first
     return out
 
 
-def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, full: KalmanOutput, *,
-               window_s: float, alpha: float) -> list[Conflict]:
-    """Leave-one-out residuals per modality and channel, then `find_conflicts` (docs/fusion-angles.md)."""
+def _row_residual(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], x: NDArray[np.float64],
+                  P: NDArray[np.float64], c: int, j: int, window_s: float,
+                  theta_from: int | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Residual of measurement row ``j`` of channel ``c`` against a state estimate ``x``/``P`` ``(C, T, 6[, 6])`` that
+    did not use it, and the residual's model variance. ``theta_from``: take the angle from this channel instead
+    (the left/right swap hypothesis)."""
+    cc = c if theta_from is None else theta_from
+    if j == 0:
+        return z[c, :, 0] - x[cc, :, 0], R[c, :, 0] + P[cc, :, 0, 0]
+    if j == 1:
+        # the offset o of this channel's video (not seen by the others: its prior)
+        return (z[c, :, 1] - x[cc, :, 0] - x[c, :, 4],
+                R[c, :, 1] + P[cc, :, 0, 0] + P[c, :, 4, 4] + (2 * P[c, :, 0, 4] if theta_from is None else 0.0))
+    if j == 2:
+        # the joint-rate bias is seen only through the IMU: the rate of the others, minus the bias level of the
+        # 2 s before the window (the nuisance level a change is measured against)
+        d = z[c, :, 2] - x[cc, :, 1]
+        return d - _local_level(inp.times, d, 2.0, window_s), R[c, :, 2] + P[cc, :, 1, 1]
+    return z[c, :, 3] - x[cc, :, 0], R[c, :, 3] + P[cc, :, 0, 0]
+
+
+def _clock_lag(t: NDArray[np.float64], r: NDArray[np.float64], v: NDArray[np.float64], deriv: NDArray[np.float64],
+               max_lag: int) -> tuple[float, float]:
+    """Clock lag (s) of a measurement from its residual: ``r ~ c0 + c1 t - lag * deriv`` by weighted least squares
+    (``deriv``: the time derivative of what the others predict it measures), and the lag's SE (Newey-West sandwich
+    with the residuals' autocorrelation, scaled by their robust spread). NaN when not estimable."""
+    ok = np.isfinite(r) & np.isfinite(v) & np.isfinite(deriv) & (v > 0)
+    if ok.sum() < 20:
+        return math.nan, math.nan
+    w = np.where(ok, 1.0 / np.sqrt(np.where(ok, v, 1.0)), 0.0)
+    X = np.stack([np.ones(len(t)), t - t[ok].mean(), -np.where(ok, deriv, 0.0)], axis=1) * w[:, None]
+    y = np.where(ok, r, 0.0) * w
+    XtX = X.T @ X
+    try:
+        beta = np.linalg.solve(XtX, X.T @ y)
+    except np.linalg.LinAlgError:
+        return math.nan, math.nan
+    e = np.where(ok, y - X @ beta, np.nan)
+    rho = autocorrelation(e, max_lag)
+    meat = X.T @ X
+    for k in range(1, max_lag + 1):
+        m = X[:-k].T @ X[k:]
+        meat += (1.0 - k / (max_lag + 1)) * rho[k] * (m + m.T)  # Bartlett taper (Newey-West): positive definite
+    s2 = float(np.nanmedian(e ** 2) / 0.4549)  # robust residual variance (median of chi2(1) = 0.4549)
+    cov = np.linalg.solve(XtX, np.linalg.solve(XtX, meat).T) * s2
+    return float(beta[2]), float(math.sqrt(max(cov[2, 2], 0.0)))
+
+
+def _lag_of(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], ref: KalmanOutput, c: int, m: str,
+            window_s: float) -> tuple[float, float]:
+    """Clock lag (s) and SE of modality ``m`` on channel ``c`` against a smoothed estimate ``ref`` without it (its
+    rows combined by inverse variance)."""
     t = inp.times
-    present = [m for m in ANGLE_MODALITIES if np.isfinite(z[:, :, _MEAS[m]]).any()]
+    dt = float(np.median(np.diff(t)))
+    xs, Ps = ref.x_smoothed, ref.P_smoothed
+    est = []
+    for j in _MEAS[m]:
+        if not np.isfinite(z[c, :, j]).any():
+            continue
+        # regressor: d/dt of what the others predict m measures (the bias / offset: nuisance level and trend)
+        rs, vs = _row_residual(inp, z, R, xs, Ps, c, j, window_s)
+        if j == 2:
+            rs = z[c, :, 2] - xs[c, :, 1]
+        deriv = xs[c, :, 2] if j == 2 else xs[c, :, 1]
+        est.append(_clock_lag(t, rs, vs, deriv, max(1, round(window_s / dt))))
+    est = [e for e in est if math.isfinite(e[0]) and e[1] > 0]
+    if not est:
+        return math.nan, math.nan
+    wts = np.array([1 / e[1] ** 2 for e in est])
+    return float(np.sum(wts * np.array([e[0] for e in est])) / wts.sum()), float(1 / math.sqrt(wts.sum()))
+
+
+def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alpha: float) -> list[Conflict]:
+    """Forward (causal) leave-one-out residuals per modality and channel, windowed chi-square (`find_conflicts`),
+    the left/right swap hypothesis for the video, and a clock-lag test per modality (docs/fusion-angles.md)."""
+    t = inp.times
+    present = [m for m in ANGLE_MODALITIES if np.isfinite(z[:, :, list(_MEAS[m])]).any()]
     if len(present) < 2:
         return []
-    loo = {m: _smooth_without(F, Q, H, z, R, x0, P0, _MEAS[m]) for m in present}
-    alone: dict[str, KalmanOutput] = {}
-    if len(present) >= 3:
-        for m in ("markers", "video"):
-            z1 = np.full_like(z, np.nan)
-            z1[:, :, _MEAS[m]] = z[:, :, _MEAS[m]]
-            alone[m] = kalman_smooth(F, Q, H, z1, R, x0, P0)
+    loo = {m: kalman_smooth(F, Q, H, _without(z, _MEAS[m]), R, x0, P0) for m in present}
+    alone = ({m: kalman_smooth(F, Q, H, _without(z, [j for o in present if o != m for j in _MEAS[o]]), R, x0, P0)
+              for m in present} if len(present) >= 3 else {})
+    z_alpha = float(stats.norm.isf(alpha / 2))
     out: list[Conflict] = []
     for c, ch in enumerate(inp.channels):
         side, joint = ch.split("_")
-        here = [m for m in present if np.isfinite(z[c, :, _MEAS[m]]).any()]
+        quantity = f"{joint}_angle_{side}"
+        here = [m for m in present if np.isfinite(z[c, :, list(_MEAS[m])]).any()]
         if len(here) < 2:
             continue
         res: dict[str, NDArray[np.float64]] = {}
         var: dict[str, NDArray[np.float64]] = {}
+        lags: dict[str, tuple[float, float]] = {}
+        culprit_by = ""
         for m in here:
-            j = _MEAS[m]
-            others = [o for o in here if o != m]
-            xs, Ps = loo[m].x_smoothed[c], loo[m].P_smoothed[c]
-            if m == "imu":
-                # the joint-rate bias is seen only through the IMU: the rate of the others, and the bias level of
-                # the 2.5 s before (the nuisance level a change is measured against)
-                d = z[c, :, 2] - xs[:, 1]
-                res[m] = d - _local_level(t, d, 2.0, window_s)
-                var[m] = R[c, :, 2] + Ps[:, 1, 1]
-            elif any(o in ("markers", "video") for o in others):
-                res[m] = z[c, :, j] - xs[:, 0]
-                var[m] = R[c, :, j] + Ps[:, 0, 0]
-            else:
-                # the others measure only the rate: the angle's level is not known without m; use m's own
-                # innovation in the full filter (one-step prediction error), as the NIS of m
-                res[m] = full.innovation[c, :, j]
-                var[m] = full.innovation_var[c, :, j]
-        pairs: dict[tuple[str, str], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-        if len(here) >= 3:
-            for a_mod, b_mod in (("video", "markers"), ("imu", "markers"), ("imu", "video")):
-                xs, Ps = alone[b_mod].x_smoothed[c], alone[b_mod].P_smoothed[c]
-                if a_mod == "imu":
-                    d = z[c, :, 2] - xs[:, 1]
-                    pairs[(a_mod, b_mod)] = (d - _local_level(t, d, 2.0, window_s), R[c, :, 2] + Ps[:, 1, 1])
-                else:
-                    pairs[(a_mod, b_mod)] = (z[c, :, 1] - xs[:, 0], R[c, :, 1] + Ps[:, 0, 0])
-        out += find_conflicts(t, res, var, quantity=f"{joint}_angle_{side}", unit="rad (imu: rad/s)",
-                              window_s=window_s, alpha=alpha, n_modalities=len(here), pairs=pairs)
+            xf, Pf = loo[m].x_filtered, loo[m].P_filtered
+            xs, Ps = loo[m].x_smoothed, loo[m].P_smoothed
+            lags[m] = _lag_of(inp, z, R, loo[m], c, m, window_s)
+            for j in _MEAS[m]:
+                if not np.isfinite(z[c, :, j]).any():
+                    continue
+                # angles against the others' forward filter (causal: a step fault of another modality reaches
+                # this residual only after its onset); the IMU rate against the others' smoother (the others
+                # measure no rate: their filtered rate lags by ~0.5 rad/s in swing, their smoothed rate does not,
+                # and without the IMU it holds nothing of the IMU's faults)
+                xr, Pr = (xs, Ps) if j == 2 else (xf, Pf)
+                res[_ROW_NAME[j]], var[_ROW_NAME[j]] = _row_residual(inp, z, R, xr, Pr, c, j, window_s)
+        found = find_conflicts(t, res, var, quantity=quantity, unit="rad (imu rate: rad/s)", window_s=window_s,
+                               alpha=alpha, n_modalities=len(here), method="leave-one-out, forward filter")
+        for cf in found:
+            names = sorted({n.split(":")[0] for n in cf.modality.split("|")})
+            ev = dict(cf.evidence)
+            if "video" in {n.split(":")[0] for n in ev["flagged"]} and len(inp.channels) > 1:
+                # left/right swap hypothesis: the video of this side against the others' estimate of the other side
+                other = inp.channels.index(f"{'right' if side == 'left' else 'left'}_{joint}")
+                xf, Pf = loo["video"].x_filtered, loo["video"].P_filtered
+                r_sw, v_sw = _row_residual(inp, z, R, xf, Pf, c, 1, window_s, theta_from=other)
+                r_own, v_own = _row_residual(inp, z, R, xf, Pf, c, 1, window_s)
+                a, b = np.searchsorted(t, cf.start_s), np.searchsorted(t, cf.end_s)
+                ok = np.isfinite(r_sw[a:b]) & np.isfinite(r_own[a:b])
+                if ok.sum() >= 3:
+                    x_sw = float(np.sum(r_sw[a:b][ok] ** 2 / v_sw[a:b][ok]))
+                    x_own = float(np.sum(r_own[a:b][ok] ** 2 / v_own[a:b][ok]))
+                    p_sw = span_p_value(t, r_sw, v_sw, cf.start_s, cf.end_s, window_s)
+                    ev["swap"] = {"chi2_own": x_own, "chi2_other_side": x_sw, "p_other_side": p_sw}
+                    if x_sw < 0.25 * x_own and (not math.isfinite(p_sw) or p_sw >= alpha):
+                        names = ["video"]
+                        ev["hypothesis"] = "left/right swap likely"
+            out.append(Conflict(start_s=cf.start_s, end_s=cf.end_s, quantity=quantity, modality="|".join(names),
+                                severity=cf.severity, score=cf.score, evidence=ev))
+        # clock errors: a lag beyond _MIN_CLOCK_ERROR_S that the data resolve at alpha; the modality with the
+        # largest |lag / SE| is named (the others see it too, diluted, through the fused estimate)
+        sig = {m: (lag, se) for m, (lag, se) in lags.items()
+               if abs(lag) >= _MIN_CLOCK_ERROR_S and abs(lag) / se > z_alpha}
+        if sig:
+            m = max(sig, key=lambda k: abs(sig[k][0]) / sig[k][1])
+            culprit_by = "largest |lag| / SE"
+            if len(here) >= 3 and alone:
+                # pairwise: the modality whose lag shows against each of the others alone, while they agree
+                pair = {}
+                for a_mod in here:
+                    for b_mod in here:
+                        if a_mod != b_mod:
+                            pair[(a_mod, b_mod)] = _lag_of(inp, z, R, alone[b_mod], c, a_mod, window_s)
+                bad = {frozenset(k): False for k in pair}
+                for k, (lag_ab, se_ab) in pair.items():
+                    if math.isfinite(lag_ab) and abs(lag_ab) >= _MIN_CLOCK_ERROR_S and abs(lag_ab) / se_ab > z_alpha:
+                        bad[frozenset(k)] = True
+                cands = [x for x in here if all(not v for k, v in bad.items() if x not in k)
+                         and all(v for k, v in bad.items() if x in k)]
+                if len(cands) == 1:
+                    m, culprit_by = cands[0], "pairwise lags"
+                    if m not in sig:
+                        sig[m] = lags[m]
+            if culprit_by != "pairwise lags" and m in inp.reference_modalities:
+                # the reference clock defines the session clock: its lag against the others is theirs
+                rest = [k for k in lags if k not in inp.reference_modalities and math.isfinite(lags[k][0])]
+                if rest:
+                    m, culprit_by = max(rest, key=lambda k: abs(lags[k][0]) / lags[k][1]), "reference clock"
+                    sig[m] = lags[m]
+            lag, se = sig[m]
+            p = float(2 * stats.norm.sf(abs(lag) / se))
+            out.append(Conflict(
+                start_s=float(t[0]), end_s=float(t[-1]), quantity=quantity, modality=m,
+                severity=_severity_of(p), score=-math.log10(max(p, 1e-300)),
+                evidence={"method": "clock lag regression (leave-one-out, smoothed)", "hypothesis": "clock error",
+                          "culprit_by": culprit_by,
+                          "lag_s": lag, "se_s": se, "p": p, "alpha": alpha,
+                          "lags_s": {k: {"lag_s": v[0], "se_s": v[1]} for k, v in lags.items()}}))
     return out
+
+
+def _severity_of(p: float) -> str:
+    return "high" if p < 1e-10 else "medium" if p < 1e-6 else "low"
+
+
+def _apply_floor(R: NDArray[np.float64], z: NDArray[np.float64]) -> tuple[NDArray[np.float64], list[str]]:
+    """Raise each channel's fitted level so that its SD (at the median shape) is at least the modality's floor."""
+    R = R.copy()
+    raised = []
+    for c in range(R.shape[0]):
+        for j, floor in enumerate(_FLOOR_ROWS):
+            taken = np.isfinite(z[c, :, j])
+            if not taken.any():
+                continue
+            med = float(np.median(R[c, taken, j]))
+            if med < floor ** 2:
+                R[c, :, j] *= floor ** 2 / med
+                raised.append((c, j))
+    return R, raised
+
+
+def _fit(F, Q, H, z, r_shape, x0, P0, n_iter: int):
+    """EM, then once more without the gross outliers (|z - H xs| > `_OUTLIER_SD` robust SDs of that channel and
+    measurement: a fault must not inflate the noise it is tested against), then the floors."""
+    fit = estimate_noise(F, Q, H, z, r_shape, x0, P0, fit_q=True, n_iter=n_iter)
+    hx = np.einsum("jn,ctn->ctj", H, fit.output.x_smoothed)
+    e2 = (z - hx) ** 2 / fit.R
+    scale = np.nanmedian(np.where(np.isfinite(z), e2, np.nan), axis=1) / 0.4549  # median chi2(1) = 0.4549
+    out = np.isfinite(z) & (e2 > _OUTLIER_SD ** 2 * np.nan_to_num(scale, nan=1.0)[:, None, :])
+    if out.any():
+        z_fit = np.where(out, np.nan, z)
+        fit = estimate_noise(F, fit.Q, H, z_fit, fit.R, x0, P0, fit_q=True, n_iter=n_iter)
+    R, raised = _apply_floor(fit.R, z)
+    return fit, R, raised
 
 
 def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Sequence[str] = ANGLE_MODALITIES,
@@ -467,11 +681,13 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     use
         Modalities to fuse: ``"markers"`` (angles from the markers, `fusionlab.kinematics.sagittal_angles`),
         ``"video"`` (2D angles from the first ``video_pose`` stream), ``"imu"`` (joint rate from the sagittal
-        gyroscope axes of segment IMUs). Those the session lacks are skipped.
+        gyroscope axes and joint angle from the accelerometer tilts of segment IMUs; knee: thigh + shank IMUs,
+        ankle: foot + shank IMUs; the hip gets none). Those the session lacks are skipped.
     window_s, alpha
         Conflict test: window length (s) and per-window false-alarm probability.
     conflicts
-        Run the conflict test (one extra smoother pass per modality).
+        Run the conflict test (one extra filter/smoother pass per modality; with conflicts found, the noise is
+        refitted once without the flagged windows).
     n_iter
         At most this many EM iterations for the noise levels.
 
@@ -480,7 +696,9 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     FusionResult
         ``signals``: one `FusedSignal` per joint (``hip_angle``, ``knee_angle``, ``ankle_angle``), channels
         ``left_<joint>``, ``right_<joint>``, rad, on the session clock; ``noise``: fitted measurement SD per
-        modality (rad; IMU rad/s), mean over the two sides. ``conflicts``: `Conflict` per window and channel.
+        modality (rad; IMU: of the rate, rad/s; ``imu_tilt``: of the tilt, rad), mean over the two sides, never
+        below `NOISE_FLOOR`. ``conflicts``: `Conflict` per window and channel. ``warnings``: among others, the
+        joints that rest on a single modality (no cross-check).
     """
     try:
         inp = angle_inputs(reader, joints=joints, use=use)
@@ -492,39 +710,54 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     z, r0 = inp.z, inp.r_shape
     x0, P0 = _prior(inp)
     r_shape = np.where(np.isfinite(r0), r0, 1.0)
-    fit = estimate_noise(F, Q, H, z, r_shape, x0, P0, fit_q=True, n_iter=n_iter)
-    out = fit.output
-    C = len(inp.channels)
+    # 1. noise levels (EM), bounded below by the floors
+    fit, R, raised = _fit(F, Q, H, z, r_shape, x0, P0, n_iter)
     Qf = fit.Q
+    found: list[Conflict] = []
+    if conflicts:
+        # 2. conflicts (with the noise of the robust fit)
+        found = _conflicts(inp, F, Qf, H, z, R, x0, P0, window_s=window_s, alpha=alpha)
+    out = kalman_smooth(F, Qf, H, z, R, x0, P0)
+    C = len(inp.channels)
     result = FusionResult(name="angles", algorithm="fusionlab.fusion.fuse_angles",
                           parameters={"joints": list(joints), "use": list(use), "window_s": window_s,
-                                      "alpha": alpha, "n_iter": n_iter, "state": ["theta", "omega", "alpha", "b"],
-                                      "grid_dt_s": dt},
+                                      "alpha": alpha, "n_iter": n_iter,
+                                      "state": ["theta", "omega", "alpha", "b", "o", "o_rate"],
+                                      "grid_dt_s": dt, "noise_floor": dict(NOISE_FLOOR)},
                           inputs=tuple(n for m in ANGLE_MODALITIES for n in inp.sources.get(m, [])),
                           warnings=list(inp.warnings))
-    # measurement SD per channel: markers and IMU homoscedastic; video: at the median visibility shape
-    sd = np.full((C, 3), np.nan)
+    # measurement SD per channel and row: markers and IMU rate homoscedastic; video, tilt: at the median shape
+    sd = np.full((C, 4), np.nan)
     for c in range(C):
-        for j in range(3):
+        for j in range(4):
             taken = np.isfinite(z[c, :, j])
             if taken.any():
-                sd[c, j] = math.sqrt(float(np.median(fit.R[c, taken, j])))
+                sd[c, j] = math.sqrt(float(np.median(R[c, taken, j])))
+    row_names = ("markers", "video", "imu", "imu_tilt")
     for joint in joints:
         idx = [inp.channels.index(f"{side}_{joint}") for side in SIDES]
-        noise = {m: float(np.nanmean(sd[idx, _MEAS[m]])) for m in ANGLE_MODALITIES
-                 if np.isfinite(sd[idx, _MEAS[m]]).any()}
-        used = tuple(m for m in ANGLE_MODALITIES if np.isfinite(z[idx][:, :, _MEAS[m]]).any())
+        noise = {row_names[j]: float(np.nanmean(sd[idx, j])) for j in range(4) if np.isfinite(sd[idx, j]).any()}
+        used = tuple(m for m in ANGLE_MODALITIES if np.isfinite(z[idx][:, :, list(_MEAS[m])]).any())
+        floored = sorted({row_names[j] for c, j in raised if c in idx})
+        if len(used) == 1:
+            result.warnings.append(
+                f"{joint}_angle rests on {used[0]} alone: no cross-check between modalities, no conflict test; its "
+                f"variance is that modality's fitted noise (floors: docs/fusion-angles.md), not a validated accuracy.")
+        if floored:
+            result.warnings.append(f"{joint}_angle: the fitted noise of {', '.join(floored)} was below its floor and "
+                                   f"was raised to it (NOISE_FLOOR; e.g. smoothed marker data).")
         result.signals.append(FusedSignal(
             name=f"{joint}_angle", times=t, mean=out.x_smoothed[idx, :, 0].T, var=out.P_smoothed[idx, :, 0, 0].T,
             channels=tuple(f"{side}_{joint}" for side in SIDES), units=("rad", "rad"), frame="joint:sagittal",
             inputs=used, noise=noise,
-            meta={"noise_per_channel": {inp.channels[c]: {m: float(sd[c, _MEAS[m]]) for m in used} for c in idx},
+            meta={"noise_per_channel": {inp.channels[c]: {row_names[j]: float(sd[c, j]) for j in range(4)
+                                                          if np.isfinite(sd[c, j])} for c in idx},
+                  "noise_floored": floored,
                   "video_offset_rad": {inp.channels[c]: float(inp.video_offset[c]) for c in idx},
                   "q_scale": {inp.channels[c]: float(fit.q_scale[c]) for c in idx},
                   "jerk_sd_rad_s3": {inp.channels[c]: float(math.sqrt(Qf[c, 2, 2] / dt)) for c in idx},
                   "em_converged": bool(fit.converged), "em_iterations": len(fit.loglik) - 1}))
-    if conflicts:
-        result.conflicts = _conflicts(inp, F, Qf, H, z, fit.R, x0, P0, out, window_s=window_s, alpha=alpha)
-    result.parameters["noise"] = {m: float(np.nanmean(sd[:, _MEAS[m]])) for m in ANGLE_MODALITIES
-                                  if np.isfinite(sd[:, _MEAS[m]]).any()}
+    result.conflicts = found
+    result.parameters["noise"] = {row_names[j]: float(np.nanmean(sd[:, j])) for j in range(4)
+                                  if np.isfinite(sd[:, j]).any()}
     return result

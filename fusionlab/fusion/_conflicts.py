@@ -41,7 +41,7 @@ from scipy import stats
 
 from fusionlab.fusion.base import Conflict
 
-__all__ = ["WindowFlag", "effective_dof", "find_conflicts", "span_p_value", "window_flags"]
+__all__ = ["WindowFlag", "autocorrelation", "effective_dof", "find_conflicts", "span_p_value", "window_flags"]
 
 SEVERITY_P = (("high", 1e-10), ("medium", 1e-6), ("low", 1.0))
 
@@ -59,6 +59,11 @@ class WindowFlag:
     n: int
     rms_normalised: float
     median_residual: float
+
+
+def autocorrelation(e: NDArray[np.float64], max_lag: int) -> NDArray[np.float64]:
+    """Robust lag autocorrelation ``rho_0..rho_max_lag`` of normalised residuals with gaps (NaN): see `_autocorr`."""
+    return _autocorr(e, max_lag)
 
 
 def _autocorr(e: NDArray[np.float64], max_lag: int) -> NDArray[np.float64]:
