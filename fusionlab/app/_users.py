@@ -41,9 +41,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "export": ("clinician", "admin"),
     "annotate": ("clinician", "admin"),
     "upload": ("clinician", "admin"),
+    "set_profile": ("clinician", "admin"),
     "manage_users": ("admin",),
 }
-"""Which roles may do what. Only ``view`` has a page yet; the others are enforced when their pages exist."""
+"""Which roles may do what. ``view`` and ``set_profile`` are used by pages; the others are enforced when their pages
+exist."""
 
 PRIVATE_DIRNAME = ".fusionlab"
 USERS_FILENAME = "users.json"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fusionlab.app._clinical import ParameterCache
 from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, SessionIndex
 from fusionlab.app._users import UserStore, private_dir
 from fusionlab.exceptions import ValidationError
@@ -27,6 +28,7 @@ class AppContext:
     figures: FigureCache = field(default_factory=FigureCache)
     max_points: int = DEFAULT_MAX_POINTS
     zoom_max_points: int = ZOOM_MAX_POINTS
+    params: ParameterCache = field(default_factory=ParameterCache)
 
 
 def get_context() -> AppContext:
@@ -145,6 +147,8 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
         return html.Div([
             html.Header([
                 dcc.Link("fusionlab", href="/", className="brand"),
+                dcc.Link("sessions", href="/", className="nav"),
+                dcc.Link("triage", href="/triage", className="nav"),
                 html.Span(f"{current_user_name()} ({current_user_role()})", id="hdr-user", className="user"),
                 html.A("Log out", href="/logout", className="logout"),
             ], className="topbar"),

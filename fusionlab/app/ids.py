@@ -15,3 +15,18 @@ SESSION_GRAPH = "session-graph"
 SESSION_TRACES = "session-traces"
 SESSION_CONFLICTS = "session-conflicts"
 SESSION_EXPLANATION = "session-explanation"
+
+# agreement page
+AGREEMENT_PARAMETER = "agreement-parameter"
+AGREEMENT_PLOTS = "agreement-plots"
+AGREEMENT_KEY_STORE = "agreement-key"  # {"sid": opaque id}
+
+# patient timeline page
+PATIENT_KEY_STORE = "patient-key"  # {"pid": opaque id}
+PATIENT_PROFILE = "patient-profile"
+PATIENT_PROFILE_STATUS = "patient-profile-status"
+PATIENT_VARIABLE = "patient-variable"
+PATIENT_KINEMATICS = "patient-kinematics"
+
+# triage page
+TRIAGE_TABLE = "triage-table"

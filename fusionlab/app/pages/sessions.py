@@ -27,7 +27,8 @@ _COLUMNS = [
 
 
 def _table_rows(rows: list[SessionRow]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    data = [{**{k: v for k, v in r.items() if k != "warnings"}, "open": f"[open](/session/{r['id']})"}
+    data = [{**{k: v for k, v in r.items() if k != "warnings"},
+             "open": f"[open](/session/{r['id']}) · [agreement](/agreement/{r['id']})"}
             for r in rows]
     tips = [{"n_warnings": {"value": "\n".join(f"- {w}" for w in r["warnings"]) or "none", "type": "markdown"}}
             for r in rows]
