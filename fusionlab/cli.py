@@ -698,7 +698,7 @@ def cmd_users(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# ---------------------------------------------------------------------------------------------------- viewer and LSL recording
+# ------------------------------------------------------------------------------------ viewer and LSL recording
 # (issue 7) `view` opens the pyqtgraph viewer; `record` records LSL streams. Qt and pylsl are imported inside the
 # functions, so `import fusionlab` and the other commands stay headless.
 def cmd_view(args: argparse.Namespace) -> int:
