@@ -31,7 +31,8 @@ from numpy.typing import NDArray
 
 from scipy import stats
 
-from fusionlab.fusion._conflicts import autocorrelation, find_conflicts, span_p_value
+from fusionlab.fusion._conflicts import (WindowFlag, autocorrelation, effective_dof, find_conflicts,
+                                         merge_windows, rate_change_flags, span_p_value)
 from fusionlab.fusion._kalman import KalmanOutput, kalman_smooth
 from fusionlab.fusion._noise import estimate_noise
 from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult, NothingToFuse
@@ -61,6 +62,13 @@ _INCL_EVERY_S = 0.1  # tilt taken every 0.1 s: its error (the segment's accelera
 NOISE_FLOOR: dict[str, float] = {"markers": math.radians(1.0), "video": math.radians(2.0), "imu_rate": 0.003,
                                  "imu_incl": math.radians(1.0)}
 _FLOOR_ROWS = (NOISE_FLOOR["markers"], NOISE_FLOOR["video"], NOISE_FLOOR["imu_rate"], NOISE_FLOOR["imu_incl"])
+# the gyro bias-step test (`_drift_flags`): window length (s), and the SD (rad) of the difference between the
+# integrated gyro joint rate and the sagittal joint angle that no modality's noise explains (the gyroscopes measure
+# rotation about each segment's own medio-lateral axis, the sagittal angle is a projection): the detrended
+# difference has an SD of 1.1-1.4 deg on the simulated walks (clean, against the true angle), gait-periodic, so
+# windows shorter than a stride see it as a rate error
+_DRIFT_WINDOW_S = 1.0
+_GYRO_KINEMATIC_SD_RAD = math.radians(1.0)
 _MIN_CLOCK_ERROR_S = 0.010  # a fitted lag below this is not reported (a third of a 30 fps frame)
 _OUTLIER_SD = 4.0  # residuals beyond this many robust SDs are left out of the second noise fit
 # starting levels for EM (the fitted levels do not depend on them much; see docs/fusion-angles.md)
@@ -128,6 +136,48 @@ def _streams_and_times(reader: Any) -> list[tuple[Stream, NDArray[np.float64]]]:
     return [(s, reader.to_session_time(s)) for s in streams]
 
 
+_STREAM_MODALITY = {"markers": "markers", "video": "video_pose", "imu": "imu"}
+
+
+def _synchronised(reader: Any, streams: list[tuple[Stream, NDArray[np.float64]]], use: Sequence[str],
+                  warnings: list[str]) -> list[tuple[Stream, NDArray[np.float64]]]:
+    """The streams whose times can be put on one clock: a stream whose clock entry is ``unsynchronised`` (or has
+    an infinite offset SD) is left out, with a warning naming it, unless it shares the clock of the time base.
+
+    The time base is the session's synchronised clocks; when none of the candidate streams has one (e.g. a single
+    C3D file, all of whose streams share one unsynchronised file clock), the clock of the first stream in the
+    order markers, IMU, video (the grid's order) is used as the common base."""
+    clocks = reader.clocks if isinstance(reader, Session) else reader.clocks()
+    order = [_STREAM_MODALITY[m] for m in ("markers", "imu", "video") if m in use]
+    cands = [(s, t) for s, t in streams if s.modality in order]
+
+    def unsynced(s: Stream) -> bool:
+        e = clocks.get(s.clock)
+        return e is not None and (e.method == "unsynchronised" or not math.isfinite(e.offset_sd_s))
+
+    if not any(unsynced(s) for s, _ in cands):
+        return streams
+    base: set[str] = {s.clock for s, _ in cands if not unsynced(s)}
+    if not base:
+        first = min(cands, key=lambda st: order.index(st[0].modality))[0]
+        base = {first.clock}
+    out = []
+    for s, t in streams:
+        if s.modality in order and unsynced(s) and s.clock not in base:
+            warnings.append(f"{s.name}: its clock '{s.clock}' is unsynchronised with the other streams; not fused "
+                            f"(run `fusionlab sync` on the session first)")
+            continue
+        out.append((s, t))
+    return out
+
+
+def _finite_median(x: NDArray[np.float64]) -> float:
+    """Median of the finite values of ``x``; NaN when there are none (no "All-NaN slice" warning)."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else math.nan
+
+
 def _nearest_index(grid: NDArray[np.float64], t: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """Nearest grid step of each time, and whether it lies within half a step of the grid."""
     dt = float(np.median(np.diff(grid)))
@@ -178,7 +228,7 @@ def _video_angles(s: Stream) -> tuple[dict[str, NDArray[np.float64]], dict[str, 
     fwd_votes = []
     for side in SIDES:
         if f"{side}_heel" in s.channels and f"{side}_foot_index" in s.channels:
-            fwd_votes.append(np.nanmedian(lm(f"{side}_foot_index")[0][:, 0] - lm(f"{side}_heel")[0][:, 0]))
+            fwd_votes.append(_finite_median(lm(f"{side}_foot_index")[0][:, 0] - lm(f"{side}_heel")[0][:, 0]))
     fwd_votes = [v for v in fwd_votes if np.isfinite(v)]
     forward = 1.0 if not fwd_votes or np.median(fwd_votes) >= 0 else -1.0
     for side in SIDES:
@@ -190,9 +240,9 @@ def _video_angles(s: Stream) -> tuple[dict[str, NDArray[np.float64]], dict[str, 
         ank, va = lm(names["ankle"])
         heel, ve = lm(names["heel"])
         toe, vt = lm(names["foot_index"])
-        lt = np.nanmedian(np.linalg.norm(knee - hip, axis=1))
-        ls = np.nanmedian(np.linalg.norm(ank - knee, axis=1))
-        lf = np.nanmedian(np.linalg.norm(toe - heel, axis=1))
+        lt = _finite_median(np.linalg.norm(knee - hip, axis=1))
+        ls = _finite_median(np.linalg.norm(ank - knee, axis=1))
+        lf = _finite_median(np.linalg.norm(toe - heel, axis=1))
         thigh = _segment_angle_2d(hip, knee, forward)
         shank = _segment_angle_2d(knee, ank, forward)
         foot = _segment_angle_2d(heel, toe, forward)
@@ -238,9 +288,9 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
         msg = (f"Invalid value for 'joints'/'use'. Allowed values are {', '.join(ANGLE_JOINTS)} and "
                f"{', '.join(ANGLE_MODALITIES)}, but got {bad} instead.")
         raise ValueError(msg)
-    streams = _streams_and_times(reader)
-    refs: set[str] = set()
     warnings: list[str] = []
+    streams = _synchronised(reader, _streams_and_times(reader), use, warnings)
+    refs: set[str] = set()
     sources: dict[str, list[str]] = {}
     channels = [f"{side}_{j}" for side in SIDES for j in joints]
     # 1. marker angles (fusionlab.kinematics model)
@@ -480,6 +530,110 @@ def _row_residual(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float6
     return z[c, :, 3] - x[cc, :, 0], R[c, :, 3] + P[cc, :, 0, 0]
 
 
+def _rate_integral(t: NDArray[np.float64], rate: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Running trapezoid integral of ``rate``, NaN at missing samples (its level after a gap is arbitrary: the
+    windows across a gap are not tested)."""
+    inc = 0.5 * (rate[1:] + rate[:-1]) * np.diff(t)
+    out = np.concatenate([[0.0], np.cumsum(np.where(np.isfinite(inc), inc, 0.0))])
+    out[~np.isfinite(rate)] = np.nan
+    return out
+
+
+def _drift_flags(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], Q: NDArray[np.float64],
+                 ref: KalmanOutput, c: int, window_s: float, alpha: float) -> list[WindowFlag]:
+    """A step of the gyro's joint-rate bias, in the angle domain: ``D = integral of the IMU rate - the others'
+    smoothed angle`` (``ref``: the run without the IMU); per window, D's mean rate against that of the 2 s before
+    (`fusionlab.fusion._conflicts.rate_change_flags`). A 0.3 rad/s step is 8.6 deg over 0.5 s, against the
+    others' angle SD of a few tenths of a degree with markers."""
+    rate = z[c, :, 2]
+    if not np.isfinite(rate).any() or not np.isfinite(ref.x_smoothed[c, :, 0]).any():
+        return []
+    t = inp.times
+    dt = float(np.median(np.diff(t)))
+    d = _rate_integral(t, rate) - ref.x_smoothed[c, :, 0]
+    white = _finite_median(R[c, :, 2][np.isfinite(rate)]) * dt
+    # the others' angle variance plus the kinematic mismatch of the integrated gyro against the sagittal angle
+    var = ref.P_smoothed[c, :, 0, 0] + _GYRO_KINEMATIC_SD_RAD ** 2
+    return rate_change_flags(t, d, var, modality="imu:drift", window_s=max(window_s, _DRIFT_WINDOW_S),
+                             step_s=window_s / 2, ref_s=2.0, white_var=white, drift_var=float(Q[c, 3, 3]) / dt,
+                             alpha=alpha)
+
+
+def _swap_llr(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], ref: KalmanOutput, c: int,
+              o: int, window_s: float) -> NDArray[np.float64]:
+    """Per-sample log-likelihood ratio "this channel's video shows the other side" (channel ``o``) against "it
+    shows its own side", from the others' smoothed estimates of both sides (``ref``: the run without the video),
+    scaled by n_eff / N of the own residual (correlated samples are not independent evidence). NaN where there is
+    no video sample.
+
+    The video level: the fitted one absorbs much of a swap that covers half the record, and the ratio scales with
+    1 / level; it is scaled by the median, over 0.5 s blocks, of the better-fitting hypothesis' mean r^2 / R (never
+    up, never below the video floor): a swap does not inflate it, clean data keep about the fitted level."""
+    xs, Ps = ref.x_smoothed, ref.P_smoothed
+    r_own = z[c, :, 1] - xs[c, :, 0] - xs[c, :, 4]
+    # the other side's video: its own constant offset (removed from this channel's as this one's) and offset state
+    r_sw = z[c, :, 1] + inp.video_offset[c] - inp.video_offset[o] - xs[o, :, 0] - xs[o, :, 4]
+    Rv = R[c, :, 1]
+    dt = float(np.median(np.diff(inp.times)))
+    span = max(2, round(window_s / dt))
+    best = []
+    for a in range(0, len(Rv), span):
+        so, ss = r_own[a:a + span] ** 2 / Rv[a:a + span], r_sw[a:a + span] ** 2 / Rv[a:a + span]
+        ok = np.isfinite(so) & np.isfinite(ss)
+        if ok.sum() >= 3:
+            best.append(min(float(np.mean(so[ok])), float(np.mean(ss[ok]))))
+    if best:
+        taken = np.isfinite(z[c, :, 1])
+        floor = NOISE_FLOOR["video"] ** 2 / _finite_median(Rv[taken])  # the factor that puts R at its floor
+        Rv = Rv * min(1.0, max(float(np.median(best)), floor))
+    v_own = Rv + Ps[c, :, 0, 0] + Ps[c, :, 4, 4]
+    v_sw = Rv + Ps[o, :, 0, 0] + Ps[o, :, 4, 4]
+    llr = 0.5 * (r_own ** 2 / v_own + np.log(v_own) - r_sw ** 2 / v_sw - np.log(v_sw))
+    e = r_own / np.sqrt(v_own)
+    if np.isfinite(e).sum() < 5:
+        return np.full(len(llr), np.nan)
+    factor = min(1.0, effective_dof(autocorrelation(e, span), span) / span)
+    return llr * factor
+
+
+def _swap_flags(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], ref: KalmanOutput,
+                window_s: float, alpha: float) -> tuple[list[WindowFlag], dict[str, NDArray[np.float64]]]:
+    """Left/right swap of the video (all its keypoints exchanged): per sliding window, the summed log-likelihood
+    ratio of "swapped" against "not swapped" over every joint with video on both sides (`_swap_llr`); windows
+    where it exceeds ``log(1 / alpha)`` are flagged and merged. Independent of whether the video was flagged by
+    the chi-square test and of the fitted video noise level (both hypotheses have the same noise)."""
+    llr: dict[str, NDArray[np.float64]] = {}
+    for c, ch in enumerate(inp.channels):
+        side, joint = ch.split("_")
+        oth = f"{'right' if side == 'left' else 'left'}_{joint}"
+        if oth not in inp.channels:
+            continue
+        o = inp.channels.index(oth)
+        if not (np.isfinite(z[c, :, 1]).any() and np.isfinite(z[o, :, 1]).any()):
+            continue
+        if not np.isfinite(ref.x_smoothed[c, :, 0]).any():
+            continue
+        llr[ch] = _swap_llr(inp, z, R, ref, c, o, window_s)
+    if not llr:
+        return [], llr
+    t = inp.times
+    total = np.nansum(np.stack(list(llr.values())), axis=0)
+    n_obs = np.sum(np.isfinite(np.stack(list(llr.values()))), axis=0)
+    c_llr = np.concatenate([[0.0], np.cumsum(total)])
+    c_n = np.concatenate([[0], np.cumsum(n_obs)])
+    thr = math.log(1.0 / alpha)
+    raw = []
+    step = window_s / 2
+    for a in np.arange(t[0], t[-1] - window_s + step, step):
+        i0, i1 = np.searchsorted(t, a), np.searchsorted(t, a + window_s)
+        if c_n[i1] - c_n[i0] < 3:
+            continue
+        lam = float(c_llr[i1] - c_llr[i0])
+        if lam > thr:
+            raw.append((float(a), float(a + window_s), math.exp(-lam), lam, 1.0, int(c_n[i1] - c_n[i0])))
+    return merge_windows(raw, "video:swap"), llr
+
+
 def _clock_lag(t: NDArray[np.float64], r: NDArray[np.float64], v: NDArray[np.float64], deriv: NDArray[np.float64],
                max_lag: int) -> tuple[float, float]:
     """Clock lag (s) of a measurement from its residual: ``r ~ c0 + c1 t - lag * deriv`` by weighted least squares
@@ -502,7 +656,7 @@ def _clock_lag(t: NDArray[np.float64], r: NDArray[np.float64], v: NDArray[np.flo
     for k in range(1, max_lag + 1):
         m = X[:-k].T @ X[k:]
         meat += (1.0 - k / (max_lag + 1)) * rho[k] * (m + m.T)  # Bartlett taper (Newey-West): positive definite
-    s2 = float(np.nanmedian(e ** 2) / 0.4549)  # robust residual variance (median of chi2(1) = 0.4549)
+    s2 = _finite_median(e ** 2) / 0.4549  # robust residual variance (median of chi2(1) = 0.4549)
     cov = np.linalg.solve(XtX, np.linalg.solve(XtX, meat).T) * s2
     return float(beta[2]), float(math.sqrt(max(cov[2, 2], 0.0)))
 
@@ -543,12 +697,32 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
               for m in present} if len(present) >= 3 else {})
     z_alpha = float(stats.norm.isf(alpha / 2))
     out: list[Conflict] = []
+    # left/right video swap: its own test over all joints (a likelihood ratio, independent of the chi-square flags)
+    swaps, swap_llr = (_swap_flags(inp, z, R, loo["video"], window_s, alpha) if "video" in present
+                       else ([], {}))
+    for sw in swaps:
+        a, b = np.searchsorted(t, sw.start_s), np.searchsorted(t, sw.end_s)
+        per_ch = {ch: float(np.nansum(v[a:b])) for ch, v in swap_llr.items()}
+        for ch, lam in per_ch.items():
+            if lam <= 0:
+                continue  # this channel's video does not favour the swap here (e.g. both sides alike)
+            side, joint = ch.split("_")
+            p = math.exp(-sw.stat)
+            out.append(Conflict(
+                start_s=sw.start_s, end_s=sw.end_s, quantity=f"{joint}_angle_{side}", modality="video",
+                severity=_severity_of(p), score=sw.stat / math.log(10),
+                evidence={"method": "left/right swap likelihood ratio (video vs the others' estimates of both "
+                                    "sides, smoothed, without the video)",
+                          "hypothesis": "left/right swap", "log_lr": sw.stat, "log_lr_channel": lam,
+                          "log_lr_by_channel": per_ch, "threshold": math.log(1 / alpha), "p": p, "alpha": alpha,
+                          "window_s": window_s}))
     for c, ch in enumerate(inp.channels):
         side, joint = ch.split("_")
         quantity = f"{joint}_angle_{side}"
         here = [m for m in present if np.isfinite(z[c, :, list(_MEAS[m])]).any()]
         if len(here) < 2:
             continue
+        drift = _drift_flags(inp, z, R, Q, loo["imu"], c, window_s, alpha) if "imu" in here else []
         res: dict[str, NDArray[np.float64]] = {}
         var: dict[str, NDArray[np.float64]] = {}
         lags: dict[str, tuple[float, float]] = {}
@@ -567,7 +741,8 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                 xr, Pr = (xs, Ps) if j == 2 else (xf, Pf)
                 res[_ROW_NAME[j]], var[_ROW_NAME[j]] = _row_residual(inp, z, R, xr, Pr, c, j, window_s)
         found = find_conflicts(t, res, var, quantity=quantity, unit="rad (imu rate: rad/s)", window_s=window_s,
-                               alpha=alpha, n_modalities=len(here), method="leave-one-out, forward filter")
+                               alpha=alpha, n_modalities=len(here), method="leave-one-out, forward filter",
+                               flags=drift)
         for cf in found:
             names = sorted({n.split(":")[0] for n in cf.modality.split("|")})
             ev = dict(cf.evidence)
@@ -587,6 +762,11 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                     if x_sw < 0.25 * x_own and (not math.isfinite(p_sw) or p_sw >= alpha):
                         names = ["video"]
                         ev["hypothesis"] = "left/right swap likely"
+            if "hypothesis" not in ev and ch in swap_llr and any(
+                    sw.start_s < cf.end_s and cf.start_s < sw.end_s for sw in swaps):
+                # overlaps a swap found by the likelihood-ratio test (its own conflict): the video is the culprit
+                names = ["video"]
+                ev["hypothesis"] = "left/right swap (likelihood-ratio test)"
             out.append(Conflict(start_s=cf.start_s, end_s=cf.end_s, quantity=quantity, modality="|".join(names),
                                 severity=cf.severity, score=cf.score, evidence=ev))
         # clock errors: a lag beyond _MIN_CLOCK_ERROR_S that the data resolve at alpha; the modality with the
@@ -657,8 +837,14 @@ def _fit(F, Q, H, z, r_shape, x0, P0, n_iter: int):
     fit = estimate_noise(F, Q, H, z, r_shape, x0, P0, fit_q=True, n_iter=n_iter)
     hx = np.einsum("jn,ctn->ctj", H, fit.output.x_smoothed)
     e2 = (z - hx) ** 2 / fit.R
-    scale = np.nanmedian(np.where(np.isfinite(z), e2, np.nan), axis=1) / 0.4549  # median chi2(1) = 0.4549
-    out = np.isfinite(z) & (e2 > _OUTLIER_SD ** 2 * np.nan_to_num(scale, nan=1.0)[:, None, :])
+    # robust scale per channel and row (median chi2(1) = 0.4549); rows without data keep 1
+    scale = np.ones((z.shape[0], z.shape[2]))
+    for c in range(z.shape[0]):
+        for j in range(z.shape[2]):
+            med = _finite_median(e2[c, :, j][np.isfinite(z[c, :, j])])
+            if math.isfinite(med):
+                scale[c, j] = med / 0.4549
+    out = np.isfinite(z) & (e2 > _OUTLIER_SD ** 2 * scale[:, None, :])
     if out.any():
         z_fit = np.where(out, np.nan, z)
         fit = estimate_noise(F, fit.Q, H, z_fit, fit.R, x0, P0, fit_q=True, n_iter=n_iter)

@@ -32,7 +32,7 @@ Severity from the p-value of the strongest window: ``low`` (p >= 1e-6), ``medium
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +41,8 @@ from scipy import stats
 
 from fusionlab.fusion.base import Conflict
 
-__all__ = ["WindowFlag", "autocorrelation", "effective_dof", "find_conflicts", "span_p_value", "window_flags"]
+__all__ = ["WindowFlag", "autocorrelation", "effective_dof", "find_conflicts", "merge_windows", "rate_change_flags",
+           "span_p_value", "window_flags"]
 
 SEVERITY_P = (("high", 1e-10), ("medium", 1e-6), ("low", 1.0))
 
@@ -173,6 +174,81 @@ def window_flags(times: NDArray[np.float64], residual: NDArray[np.float64], vari
     return flags
 
 
+def merge_windows(windows: list[tuple[float, float, float, float, float, int]], modality: str,
+                  rms: float = math.nan, median: float = math.nan) -> list[WindowFlag]:
+    """Merge flagged windows ``(start_s, end_s, p, stat, dof, n)``, sorted by start, that overlap or touch into
+    `WindowFlag`s (the smallest p of each run; ``rms``/``median`` carried as given)."""
+    out: list[WindowFlag] = []
+    group: list[tuple[float, float, float, float, float, int]] = []
+
+    def close() -> None:
+        if group:
+            best = min(group, key=lambda g: g[2])
+            out.append(WindowFlag(group[0][0], max(g[1] for g in group), modality, best[2], best[3], best[4],
+                                  best[5], rms, median))
+            group.clear()
+
+    for w in windows:
+        if group and w[0] > max(g[1] for g in group) + 1e-9:
+            close()
+        group.append(w)
+    close()
+    return out
+
+
+def rate_change_flags(times: NDArray[np.float64], integral: NDArray[np.float64], variance: NDArray[np.float64], *,
+                      modality: str, window_s: float = 0.5, step_s: float | None = None, ref_s: float = 2.0,
+                      white_var: float = 0.0, drift_var: float = 0.0, alpha: float = 1e-5) -> list[WindowFlag]:
+    """Test for a step in the mean of a residual, on its running integral ``D`` (e.g. the integrated gyro rate
+    minus the other modalities' angle): per window ``[a, b)``, the mean rate ``(D(b) - D(a)) / T`` against the
+    mean rate over the ``ref_s`` before ``a``, ``u = rate_window - rate_ref``. Windows with less than half a window
+    before them are not tested (a reference after the window would contain a later change and flag it early).
+    ``D`` must be continuous: a window or reference that spans a NaN of ``D`` is not tested.
+
+    ``variance``: the variance of each ``D`` sample that is independent between the end points (the variance of
+    the others' estimate); ``white_var``: variance density (unit^2 / s) of white noise integrated into ``D`` (the
+    gyroscope's); ``drift_var``: random-walk density (unit^2 / s^3) of the residual's own level (the gyro bias):
+    ``var u = sum_end points w^2 var D + white_var (1/T + 1/T_ref) + drift_var (T + T_ref) / 3``. ``u / sd(u)`` is
+    standard normal without a change; windows with ``p = 2 Phi(-|u| / sd) < alpha`` are flagged and merged
+    (`merge_windows`); ``stat = (u / sd)^2`` (1 dof). A step ``delta`` in the residual gives ``u = delta`` over a
+    window after it: the power grows with ``T / sd(D)`` where a per-sample chi-square test's is limited by the
+    per-sample noise."""
+    t = np.asarray(times, dtype=np.float64)
+    d = np.asarray(integral, dtype=np.float64)
+    v = np.asarray(variance, dtype=np.float64)
+    ok = np.isfinite(d) & np.isfinite(v)
+    if ok.sum() < 5 or len(t) < 2:
+        return []
+    step_s = window_s / 2 if step_s is None else step_s
+    bad = np.concatenate([[0], np.cumsum(~ok)])  # gaps between two indices: bad[j + 1] - bad[i]
+
+    def at(x: float) -> int:
+        return int(np.clip(np.searchsorted(t, x), 0, len(t) - 1))
+
+    raw: list[tuple[float, float, float, float, float, int]] = []
+    for a in np.arange(t[0], t[-1] - window_s + 1e-9, step_s):
+        ka, kb = at(a), at(a + window_s)
+        kr0, kr1 = at(max(t[0], a - ref_s)), ka
+        lo, hi = min(ka, kr0), max(kb, kr1)
+        if kb <= ka or bad[hi + 1] - bad[lo] > 0 or t[kr1] - t[kr0] < window_s / 2:
+            continue
+        tw, tr = t[kb] - t[ka], t[kr1] - t[kr0]
+        u = (d[kb] - d[ka]) / tw - (d[kr1] - d[kr0]) / tr
+        # an end point shared by the window and its reference counts once, with both weights
+        w = {ka: -1 / tw, kb: 1 / tw}
+        for k, x in ((kr0, -1 / tr), (kr1, 1 / tr)):
+            w[k] = w.get(k, 0.0) - x
+        var = (sum(x * x * v[k] for k, x in w.items()) + white_var * (1 / tw + 1 / tr)
+               + drift_var * (tw + tr) / 3)
+        if not var > 0:
+            continue
+        z2 = u * u / var
+        p = float(stats.chi2.sf(z2, 1))
+        if p < alpha:
+            raw.append((float(a), float(a + window_s), p, z2, 1.0, int(kb - ka)))
+    return merge_windows(raw, modality)
+
+
 def _severity(p: float) -> str:
     for name, limit in SEVERITY_P:
         if p < limit:
@@ -226,6 +302,7 @@ def find_conflicts(times: NDArray[np.float64], residuals: Mapping[str, NDArray[n
                    ambiguity: float = 2.0, n_modalities: int | None = None,
                    method: str = "leave-one-out",
                    pairs: Mapping[tuple[str, str], tuple[NDArray[np.float64], NDArray[np.float64]]] | None = None,
+                   flags: Sequence[WindowFlag] = (),
                    ) -> list[Conflict]:
     """Conflicts of one quantity (one channel) from per-modality residuals (see the module docstring).
 
@@ -250,11 +327,15 @@ def find_conflicts(times: NDArray[np.float64], residuals: Mapping[str, NDArray[n
     pairs
         Optional ``(a, b) -> (residual of a against b alone, variance)``: with three or more modalities the culprit
         is then the one whose exclusion leaves the others pairwise consistent (when unique), else the strongest.
+    flags
+        Further flagged windows of the modalities from other tests (e.g. `rate_change_flags`), grouped and ranked
+        with the chi-square flags; a name ``"<modality>:<test>"`` counts as ``<modality>``.
     """
     n_mod = len(residuals) if n_modalities is None else n_modalities
-    flags: list[WindowFlag] = []
+    found: list[WindowFlag] = list(flags)
     for mod, r in residuals.items():
-        flags += window_flags(times, r, variances[mod], modality=mod, window_s=window_s, step_s=step_s, alpha=alpha)
+        found += window_flags(times, r, variances[mod], modality=mod, window_s=window_s, step_s=step_s, alpha=alpha)
+    flags = found
     flags.sort(key=lambda f: f.start_s)
     # group flags of different modalities that overlap in time
     groups: list[list[WindowFlag]] = []
@@ -276,8 +357,9 @@ def find_conflicts(times: NDArray[np.float64], residuals: Mapping[str, NDArray[n
         elif by_pairs is not None:
             names = by_pairs
         elif len(ranked) > 1:
-            other = ranked[1]
-            if other.modality != best.modality and -math.log10(max(other.p_value, 1e-300)) * ambiguity >= score:
+            other = ranked[1]  # the second strongest flag; "imu:tilt" and "imu" are one modality
+            if (other.modality.split(":")[0] != best.modality.split(":")[0]
+                    and -math.log10(max(other.p_value, 1e-300)) * ambiguity >= score):
                 names = sorted({best.modality, other.modality})
         evidence = {
             "method": method, "p": best.p_value, "stat": best.stat, "dof": best.dof, "n": best.n,
