@@ -58,7 +58,7 @@ def withheld_figures(path, seed: int) -> list[dict]:
         ms = r.read_stream(r.find_streams(modality="markers")[0])
         tm = r.to_session_time(ms)
         gaps = random_gaps(np.random.default_rng(seed), tm[0] + 0.5, tm[-1] - 0.5)
-        res, det = _fuse_foot_detail(r, side=None, withhold=gaps, n_iter=20)
+        res, det = _fuse_foot_detail(r, side=None, withhold=gaps, n_iter=10)
     out = []
     for sig in res.signals:
         if not sig.name.startswith("foot_position_"):
@@ -82,11 +82,19 @@ def withheld_figures(path, seed: int) -> list[dict]:
                 err_dr[k] = alone[k] - alone[k[0] - 1] + truth[k[0] - 1] - truth[k]
         lo, hi = sig.band(0.95)
         z2 = np.sum(err ** 2 / sig.var, axis=1)
+        # stride lengths against the withheld truth (horizontal centroid displacement between the mid-stances)
+        horiz = [0, 1]
+        z_stride, in_gap = [], []
+        for st in sig.meta["strides"]:
+            c0 = np.array([np.interp(st["start_s"], tm, centroid[:, i]) for i in horiz])
+            c1 = np.array([np.interp(st["end_s"], tm, centroid[:, i]) for i in horiz])
+            z_stride.append((st["length_m"] - float(np.linalg.norm(c1 - c0))) / st["length_sd_m"])
+            in_gap.append(any(a <= st["start_s"] < b or a <= st["end_s"] < b for a, b in gaps))
         out.append({"seed": seed, "side": side, "n": int(inside.sum()),
                     "sq_fused": np.sum(err[inside] ** 2, axis=1), "sq_alone": np.sum(err_alone[inside] ** 2, axis=1),
                     "sq_dr": np.sum(err_dr[inside] ** 2, axis=1),
                     "in_axis": ((truth >= lo) & (truth <= hi))[inside], "in_3d": (z2 <= chi2.ppf(0.95, 3))[inside],
-                    "result": res})
+                    "z_stride": np.array(z_stride), "stride_in_gap": np.array(in_gap, dtype=bool), "result": res})
     return out
 
 
@@ -105,7 +113,9 @@ def withheld(gaitmap_path) -> dict:
         return float(np.sqrt(np.nanmean(np.concatenate([r[key] for r in rows]))))
     pooled = {"rms_fused_m": rms("sq_fused"), "rms_alone_m": rms("sq_alone"), "rms_dead_reckoning_m": rms("sq_dr"),
               "coverage_axis": np.concatenate([r["in_axis"] for r in rows]).mean(axis=0),
-              "coverage_3d": float(np.concatenate([r["in_3d"] for r in rows]).mean()), "rows": rows}
+              "coverage_3d": float(np.concatenate([r["in_3d"] for r in rows]).mean()),
+              "z_stride": np.concatenate([r["z_stride"] for r in rows]),
+              "stride_in_gap": np.concatenate([r["stride_in_gap"] for r in rows]), "rows": rows}
     print(f"\ngaitmap, markers withheld 30 % (gaps 0.2-2 s), seeds {SEEDS}, both feet:")
     for r in rows:
         print(f"  seed {r['seed']} {r['side']:5s}: fused {math.sqrt(r['sq_fused'].mean()) * 100:.1f} cm, "
@@ -115,6 +125,12 @@ def withheld(gaitmap_path) -> dict:
     print(f"  pooled: fused {pooled['rms_fused_m'] * 100:.2f} cm, IMU alone {pooled['rms_alone_m'] * 100:.2f} cm, "
           f"dead reckoning {pooled['rms_dead_reckoning_m'] * 100:.2f} cm, coverage per axis "
           f"{np.round(pooled['coverage_axis'] * 100, 1)} %, 3D {pooled['coverage_3d'] * 100:.1f} %")
+    zs, g = pooled["z_stride"], pooled["stride_in_gap"]
+    print(f"  stride-length z-scores (n = {zs.size}, {g.sum()} with a mid-stance in a gap): SD "
+          f"{np.sqrt(np.mean(zs ** 2)):.2f}, robust SD {np.median(np.abs(zs)) / 0.6745:.2f}, |z| <= 1.96 "
+          f"{np.mean(np.abs(zs) <= 1.96) * 100:.1f} %; with a mid-stance in a gap: SD "
+          f"{np.sqrt(np.mean(zs[g] ** 2)):.2f}, "
+          f"robust {np.median(np.abs(zs[g])) / 0.6745:.2f}; largest |z| {np.round(np.sort(np.abs(zs))[-3:], 1)}")
     return pooled
 
 
@@ -130,14 +146,24 @@ def test_withheld_markers_fused_much_closer_than_imu_alone(withheld: dict) -> No
 
 
 @pytest.mark.shared_data
-@pytest.mark.xfail(strict=True, reason="measured (seeds 1-3, both feet pooled): 95 % band covers the withheld "
-                                       "markers 83.4 / 84.4 / 90.8 % (x / y / z), 78.5 % in 3D; target 90-98 %. "
-                                       "EM fits the noise where markers exist; the IMU's per-stride errors in gaps "
-                                       "are larger than it infers there (docs/fusion-foot.md)")
 def test_withheld_markers_band_coverage(withheld: dict) -> None:
+    """Issue 5: the 95 % band covers the withheld markers 90-98 % of the time, per axis and in 3D (pooled over
+    seeds and feet; measured 94.0 / 96.1 / 95.2 %, 3D 92.8 %). The process-noise level is calibrated by
+    cross-validation on the markers the fusion has, never on the withheld ones."""
     cov = withheld["coverage_axis"]
     assert np.all((cov >= 0.90) & (cov <= 0.98)), cov
     assert 0.90 <= withheld["coverage_3d"] <= 0.98, withheld["coverage_3d"]
+
+
+@pytest.mark.shared_data
+def test_withheld_stride_length_z_scores(withheld: dict) -> None:
+    """Stride lengths against the withheld markers (centroid displacement between the mid-stances): the z-scores
+    have SD ~ 1 (measured 0.81 over 189 strides, 0.89 for the 94 with a mid-stance in a gap; before: the reported
+    SD was 0.1 mm, z-score SD ~ 8) and 95 % of them lie within 1.96."""
+    zs = withheld["z_stride"]
+    assert 0.7 <= float(np.sqrt(np.mean(zs ** 2))) <= 1.4, zs
+    assert 0.7 <= float(np.sqrt(np.mean(zs[withheld["stride_in_gap"]] ** 2))) <= 1.4, zs
+    assert np.mean(np.abs(zs) <= 1.96) >= 0.9, zs
 
 
 @pytest.mark.shared_data
@@ -171,13 +197,16 @@ def test_markers_everywhere_followed_within_their_noise(gaitmap_path) -> None:
     print(f"gait speed {st.meta['gait_speed_m_per_s']:.3f} +- {st.meta['gait_speed_sd_m_per_s']:.3f} m/s, "
           f"markers {ref_speed:.3f} m/s")
     assert abs(st.meta["gait_speed_m_per_s"] - ref_speed) <= 0.01 + 3 * st.meta["gait_speed_sd_m_per_s"]
-    # no conflicts where markers and IMU agree
-    assert len([c for c in res.conflicts if c.quantity == "foot_position_left"]) <= 3
+    # clean data: at most 1 false conflict per minute (measured: none on either foot)
+    n_conf = len([c for c in res.conflicts if c.quantity == "foot_position_left"])
+    print(f"clean data: {n_conf} conflicts in {(sig.times[-1] - sig.times[0]) / 60:.2f} min")
+    assert n_conf <= (sig.times[-1] - sig.times[0]) / 60.0
 
 
 @pytest.mark.shared_data
 def test_conflict_when_markers_jump(gaitmap_path, tmp_path) -> None:
-    """A 10-cm jump of the left-foot markers for 1 s is reported as a conflict there."""
+    """A 10-cm jump of the left-foot markers for 1 s is flagged within 0.5 s of its start, naming both modalities
+    (with two, neither can be blamed)."""
     with open_session(gaitmap_path) as r:
         ms = r.read_stream(r.find_streams(modality="markers")[0])
         imu = [r.read_stream(n) for n in r.find_streams(modality="imu")]
@@ -195,9 +224,12 @@ def test_conflict_when_markers_jump(gaitmap_path, tmp_path) -> None:
     save_session(Session(streams=(moved, *imu), clocks=clocks), path)
     with open_session(path) as r:
         res = fuse_foot(r, side="left")
-    hits = [c for c in res.conflicts if c.start_s < 13.2 and c.end_s > 11.8]
-    assert hits, res.conflicts
-    assert hits[0].quantity == "foot_position_left" and hits[0].modality == "markers"
+    with open_session(path) as r:
+        t_fault = float(r.to_session_time(r.read_stream(r.find_streams(modality="markers")[0]))[bad][0])
+    # a conflict that covers the fault's start or begins within 0.5 s after it
+    hits = [c for c in res.conflicts if c.start_s <= t_fault + 0.5 and c.end_s >= t_fault]
+    assert hits, (t_fault, res.conflicts)
+    assert hits[0].quantity == "foot_position_left" and hits[0].modality == "imu|markers"
 
 
 # ------------------------------------------------------------------------------------------------ simulation

@@ -24,15 +24,22 @@ Model (docs/fusion-foot.md has the derivation, the frames and the validation fig
    how still the foot is) and ``p_ins - (p_marker_j - R_lab r_j)`` (``= dp``) for every foot marker ``j`` (one
    measurement per marker frame, on the nearest IMU step, interpolated to its time; NaN = not seen). Every level
    (zero velocity, the three acceleration terms, each marker) is fitted by EM
-   (`fusionlab.fusion._noise.estimate_noise`).
+   (`fusionlab.fusion._noise.estimate_noise`). EM fits them where markers exist, where part of the IMU's error
+   is absorbed as marker noise; so the level of the three process terms is then **calibrated by cross-validation**
+   (`_calibrate_process`): stretches of the available markers are withheld (4 folds, 0.2-2 s, 30 %), the smoother
+   predicts them, and a multiplier per lab axis (then one common factor for 3D) is iterated until the 95 %
+   quantiles of the predictive z-scores match the normal (chi-square 3 dof) ones. Only markers the fusion was
+   given are used.
 4. **Output**: the foot point = centroid of the foot markers' lever arms, ``p_ins - dp + R_lab(t) mean_j(r_j)``,
-   with the smoothed variance of ``dp`` plus the variance of the measured centroid about this rigid model, on
-   the session clock at the IMU samples, frame ``lab``. Without markers: the IMU point in the IMU world frame,
-   relative to its start (frame ``imu_world:<side>_foot``).
+   with the smoothed variance of ``dp`` plus the variance of the measured centroid about this rigid model (per
+   phase: zero-velocity samples and the others), on the session clock at the IMU samples, frame ``lab``. Without
+   markers: the IMU point in the IMU world frame, relative to its start (frame ``imu_world:<side>_foot``).
 5. **Strides**: between consecutive mid-stances (lowest gyroscope norm of a rest): horizontal length of the fused
    displacement, its variance from the smoothed joint covariance of the two mid-stance states (the RTS
-   cross-covariance), speed = length / duration.
-6. **Conflicts**: windowed NIS of the marker innovations (chi-square; see `_conflicts` below).
+   cross-covariance) plus the variance of the change of the centroid's deviation from the rigid model between
+   consecutive mid-stances (measured where markers saw both), speed = length / duration.
+6. **Conflicts**: the shared `fusionlab.fusion._conflicts.find_conflicts` on the marker-centroid innovations, per
+   axis; with two modalities both are named (``"imu|markers"``).
 """
 
 from __future__ import annotations
@@ -46,7 +53,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import chi2
 
 from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult
 from fusionlab.gait._imu_foot import _gravity_alignment, _quat_mul, _quat_to_matrix, finite_segments, imu_usable
@@ -69,6 +75,7 @@ _REST_ACC_M_PER_S2 = 1.0  # ... and with the specific-force norm within this of 
 _ZUPT_GYR_RAD_S = 1.2  # zero-velocity measurement below this windowed gyroscope norm
 _ZUPT_SD0_M_PER_S = 0.01  # zero-velocity noise SD of a foot at complete rest (shape; EM fits the level)
 _ZUPT_LEVER_M = 0.1  # distance IMU - rolling contact: v = lever * |omega| while the foot rolls (shape)
+_ZUPT_MIN_S = 0.15  # zero-velocity runs shorter than this are not used
 
 
 _STANCE_MERGE_S = 0.3  # rest runs closer than this belong to one stance
@@ -80,8 +87,17 @@ _NM = 4  # measurements before the markers: zero velocity, e0, e1, e2
 _BIAS_WALK_M_PER_S2 = 0.1  # starting level of the bias random walk (m/s^2 per sqrt(s))
 _DIFFUSE_M_PER_S2 = 100.0  # prior SD of the white acceleration errors before their pseudo-measurement
 _CONFLICT_WINDOW_S = 0.5
-_CONFLICT_P = 1e-6
-_CONFLICT_RATIO = 4.0
+_CV_FOLDS = 6  # cross-validation folds of the process-noise calibration
+_CV_GAP_S = (0.2, 2.0)  # lengths of the stretches each fold withholds from the available markers ...
+_CV_FRACTION = 0.3  # ... covering this fraction of the time
+_CV_SEED = 0  # the folds are random but reproducible
+_CV_MAX_ITER = 12
+_CV_MIN_SAMPLES = 200  # fewer withheld marker samples to predict: no calibration (EM levels kept)
+_CV_MAX_SCALE = 100.0  # at most this multiplier: where errors do not shrink with it (not IMU errors), stop there
+_CV_TOL = 0.03  # stop when (95th percentile of |z| / 1.96)**2 of every axis is within this of 1
+_Z95 = 1.959964  # standard normal 97.5 % quantile
+_CHI2_95_3 = 7.814728  # chi-square (3 dof) 95 % quantile
+_CONFLICT_ALPHA = 1e-5  # per-window false-alarm probability of the shared conflict test
 
 
 # ================================================================================================ strapdown
@@ -99,6 +115,11 @@ def _rest_masks(acc: NDArray[np.float64], gyr: NDArray[np.float64], rate_hz: flo
     a = _moving_mean(np.linalg.norm(acc, axis=1), n)
     rest = (w < _REST_GYR_RAD_S) & (np.abs(a - GRAVITY_MS2) < _REST_ACC_M_PER_S2)
     zupt = (w < _ZUPT_GYR_RAD_S) & (np.abs(a - GRAVITY_MS2) < 3 * _REST_ACC_M_PER_S2)
+    # a foot rests for a stance (>= 0.3 s on gaitmap's walk); shorter runs are a slow, non-rotating foot in swing
+    # (gaitmap right foot, first step: 0.09 s at 1 m/s), whose zero-velocity update would stop it short
+    for a0, b0 in finite_segments(zupt, 1):
+        if b0 - a0 < _ZUPT_MIN_S * rate_hz:
+            zupt[a0:b0] = False
     return w, rest, zupt
 
 
@@ -274,7 +295,8 @@ def _sides(reader: SessionReader) -> list[str]:
 
 # ================================================================================================ public
 def fuse_foot(reader: SessionReader, *, side: str | None = None,
-              withhold: Sequence[tuple[float, float]] | None = None, n_iter: int = 20) -> FusionResult:
+              withhold: Sequence[tuple[float, float]] | None = None, n_iter: int = 10,
+              calibrate: bool = True) -> FusionResult:
     """Fused foot trajectory (lab frame), stride lengths and gait speed of one or both feet.
 
     Parameters
@@ -289,7 +311,10 @@ def fuse_foot(reader: SessionReader, *, side: str | None = None,
         ``[start_s, end_s)`` intervals (session clock) during which the markers are treated as not seen
         (validation: the fused trajectory there comes from the IMU alone).
     n_iter
-        Maximum EM iterations of the noise estimation.
+        Maximum EM iterations of the noise estimation (the process level is then re-calibrated, see ``calibrate``).
+    calibrate
+        Calibrate the process-noise level by cross-validation on withheld stretches of the available markers
+        (docs/fusion-foot.md); False keeps the EM levels (narrower bands, under-covering in marker gaps).
 
     Returns
     -------
@@ -297,13 +322,14 @@ def fuse_foot(reader: SessionReader, *, side: str | None = None,
         Per foot: `FusedSignal` ``foot_position_<side>`` (channels x, y, z; m; frame ``lab``; the foot-marker
         centroid) and ``stride_<side>`` (one sample per stride at its end: ``length`` m and ``speed`` m/s with
         their variances); ``meta`` holds the per-stride table, the gait speed, the heading alignment, the lever
-        arms and the fitted noise. Conflicts where markers and IMU disagree (``quantity="foot_position_<side>"``).
+        arms and the fitted noise. Conflicts where markers and IMU disagree (``quantity="foot_position_<side>"``,
+        ``modality="imu|markers"``: with two modalities neither can be blamed).
     """
-    return _fuse_foot_detail(reader, side=side, withhold=withhold, n_iter=n_iter)[0]
+    return _fuse_foot_detail(reader, side=side, withhold=withhold, n_iter=n_iter, calibrate=calibrate)[0]
 
 
 def _fuse_foot_detail(reader: SessionReader, *, side: str | None, withhold: Sequence[tuple[float, float]] | None,
-                      n_iter: int) -> tuple[FusionResult, dict[str, dict[str, Any]]]:
+                      n_iter: int, calibrate: bool = True) -> tuple[FusionResult, dict[str, dict[str, Any]]]:
     """`fuse_foot` and, per side, what validation needs: the IMU-alone trajectory (``imu_alone``, same point and
     frame as the fused one), the `NoiseFit` and the lever arms."""
     details: dict[str, dict[str, Any]] = {}
@@ -311,20 +337,22 @@ def _fuse_foot_detail(reader: SessionReader, *, side: str | None, withhold: Sequ
     result = FusionResult(name="foot", algorithm=ALGORITHM,
                           parameters={"withhold": [list(map(float, w)) for w in (withhold or [])], "n_iter": n_iter,
                                       "rest_gyr_rad_s": _REST_GYR_RAD_S, "zupt_gyr_rad_s": _ZUPT_GYR_RAD_S,
-                                      "zupt_lever_m": _ZUPT_LEVER_M})
+                                      "zupt_lever_m": _ZUPT_LEVER_M, "calibrate": calibrate,
+                                      "cv_folds": _CV_FOLDS, "cv_gap_s": list(_CV_GAP_S), "cv_fraction": _CV_FRACTION})
     inputs: list[str] = []
     for sd in sides:
         imu = _foot_imu(reader, sd)
         if imu is None:
             result.warnings.append(f"no usable {sd}_foot IMU stream (acc, gyr, regular); {sd} foot skipped")
             continue
-        _fuse_one(reader, imu, sd, withhold or [], n_iter, result, inputs, details)
+        _fuse_one(reader, imu, sd, withhold or [], n_iter, calibrate, result, inputs, details)
     result.inputs = tuple(dict.fromkeys(inputs))
     return result, details
 
 
 def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[tuple[float, float]], n_iter: int,
-              result: FusionResult, inputs: list[str], details: dict[str, dict[str, Any]]) -> None:
+              calibrate: bool, result: FusionResult, inputs: list[str], details: dict[str, dict[str, Any]]) -> None:
+    from fusionlab.fusion._kalman import kalman_smooth
     from fusionlab.fusion._noise import estimate_noise
     from fusionlab.sync._signals import _up_axis
 
@@ -470,18 +498,33 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     P0 = np.diag([1.0 if has_markers else 1e-8, 0.1 ** 2, 0.3 ** 2] + [_DIFFUSE_M_PER_S2 ** 2] * 3)
     fit: NoiseFit = estimate_noise(F, Q, H, z, R, x0, P0, fit_q=False, n_iter=n_iter)
     out = fit.output
+    R_used = fit.R
     dp = out.x_smoothed[:, :, 0].T
-    var_p = out.P_smoothed[:, :, 0, 0].T
     lever_c = levers.mean(axis=0) if n_m else np.zeros(3)
-    mean = p_ins - dp + np.einsum("tij,j->ti", R_lab, lever_c)
+    base = p_ins + np.einsum("tij,j->ti", R_lab, lever_c)  # output point before the error correction
+    mean = base - dp
     # the output point (marker centroid) is not rigidly fixed to the IMU (shoe flexion, marker wobble): add the
     # variance of the centroid about the rigid model, measured where every foot marker was seen
-    var_point = np.zeros(3)
+    # (per phase: zero-velocity samples and the others; the foot deforms differently in stance and in swing)
+    var_point = np.zeros((n, 3))
+    cen = np.mean(z_m, axis=0) if n_m else np.full((n, 3), np.nan)  # NaN where a marker is missing
     if n_m:
-        seen = np.all(np.isfinite(z_m[:, :, 0]), axis=0)
+        seen = np.all(np.isfinite(cen), axis=1)
         if seen.sum() > 20:
-            var_point = np.mean((np.mean(z_m[:, seen], axis=0) - mean[seen]) ** 2, axis=0)
-    var_p = var_p + var_point[None, :]
+            var_point[:] = np.mean((cen[seen] - mean[seen]) ** 2, axis=0)
+        for phase in (zupt, ~zupt):
+            if (seen & phase).sum() > 20:
+                var_point[phase] = np.mean((cen[seen & phase] - mean[seen & phase]) ** 2, axis=0)
+    calib: dict[str, Any] = {"process_scale": [1.0, 1.0, 1.0], "method": "none (no markers)"}
+    if n_m and calibrate:
+        # 3b. calibrate the process-noise level by cross-validation on withheld stretches of the markers
+        scale, calib = _calibrate_process(F, Q, H, z, fit.R, x0, P0, base, cen, var_point, rate)
+        R_used = fit.R.copy()
+        R_used[:, :, 1:_NM] *= scale[:, None, None]
+        out = kalman_smooth(F, Q, H, z, R_used, x0, P0)
+        dp = out.x_smoothed[:, :, 0].T
+        mean = base - dp
+    var_p = out.P_smoothed[:, :, 0, 0].T + var_point
     imu_alone = p_nom + np.einsum("tij,j->ti", R_lab, lever_c)
 
     noise: dict[str, float] = {"zupt_m_per_s": float(np.sqrt(np.nanmean(fit.r_scale[:, 0])) * _ZUPT_SD0_M_PER_S),
@@ -500,9 +543,11 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         "lever_fit_rms_m": [round(float(x), 5) for x in lever_rms],
         "yaw_alignment_rad": [[float(tg[round(k)]), float(a)] for k, a in yaw_pts], "yaw_fit": yaw_fit,
         "r_scale": np.asarray(fit.r_scale).round(6).tolist(), "converged_loglik": float(fit.loglik[-1]),
-        "point_model_sd_m": np.sqrt(var_point).round(5).tolist(), "gravity_m_per_s2": g_local,
+        "point_model_sd_m": {ph: np.sqrt(var_point[m].mean(0) if m.any() else np.zeros(3)).round(5).tolist()
+                             for ph, m in (("stance", zupt), ("swing", ~zupt))}, "gravity_m_per_s2": g_local,
         "em_iterations": len(fit.loglik) - 1, "em_converged": bool(fit.converged),
         "zero_velocity_fraction": float(zupt.mean()),
+        "process_calibration": calib,
     }
     pos = FusedSignal(name=f"foot_position_{side}", times=tg, mean=mean, var=var_p, channels=("x", "y", "z"),
                       units=("m", "m", "m"), frame=frame, inputs=tuple(inputs[-(1 + has_markers):]), noise=noise,
@@ -511,6 +556,16 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
 
     # 5. strides between consecutive mid-stances
     horiz = [i for i in range(3) if i != up]
+    # variance of the change of the centroid's deviation from the rigid model between consecutive mid-stances
+    # (measured where the markers saw both; the foot is flat at both, so the deviations are correlated): the
+    # point's share of a stride length's variance; else twice the stance variance
+    var_dev = var_point[mids].sum(axis=0) / max(mids.size, 1) * 2 if mids.size else np.zeros(3)
+    if n_m and mids.size > 1:
+        dev = cen[mids] - mean[mids]
+        dd = np.diff(dev, axis=0)
+        dd = dd[np.all(np.isfinite(dd), axis=1)]
+        if dd.shape[0] >= 5:
+            var_dev = np.mean(dd ** 2, axis=0)
     strides = []
     for i0, i1 in itertools.pairwise(mids):
         dur = (i1 - i0) / rate
@@ -521,15 +576,19 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         if length < 0.05:
             continue
         u = d / length
-        var_l = 0.0
+        # the end points' deviations from the rigid model (shoe, marker wobble)
+        var_l = float(u ** 2 @ var_dev[horiz])
+        var_rigid = 0.0
         for c_i, ax in enumerate(horiz):
             c = ax
             Qc = fit.Q[c] if np.ndim(fit.Q) == 3 else fit.Q
             cc = _smoothed_cross_cov(F, Qc, out.P_filtered[c], out.P_smoothed[c], int(i0), int(i1))[0, 0]
             var_ax = out.P_smoothed[c, i0, 0, 0] + out.P_smoothed[c, i1, 0, 0] - 2 * cc
-            var_l += u[c_i] ** 2 * max(var_ax, 0.0)
+            var_rigid += u[c_i] ** 2 * max(var_ax, 0.0)
+        var_l += var_rigid
         strides.append({"start_s": float(tg[i0]), "end_s": float(tg[i1]), "length_m": length,
-                        "length_sd_m": math.sqrt(var_l), "speed_m_per_s": length / dur,
+                        "length_sd_m": math.sqrt(var_l), "length_sd_rigid_m": math.sqrt(var_rigid),
+                        "speed_m_per_s": length / dur,
                         "speed_sd_m_per_s": math.sqrt(var_l) / dur})
     meta["strides"] = strides
     if strides:
@@ -549,10 +608,110 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         result.signals.append(pos)
         result.warnings.append(f"{side} foot: no stride between two mid-stances; no stride length")
 
-    # 6. conflicts: windowed NIS of the marker innovations
+    # 6. conflicts: the shared windowed test on the marker-centroid innovations (markers vs IMU prediction)
     if n_m:
-        result.conflicts.extend(_conflicts(tg, out.innovation[:, :, _NM:], out.innovation_var[:, :, _NM:], side,
-                                           rate))
+        result.conflicts.extend(_conflicts(tg, out.innovation[:, :, _NM:], out.innovation_var[:, :, _NM:],
+                                           R_used[:, :, _NM:], side))
+
+
+def _cv_gaps(rng: np.random.Generator, n: int, rate: float) -> NDArray[np.bool_]:
+    """Mask ``(n,)`` of random non-overlapping gaps (lengths uniform in ``_CV_GAP_S``) covering ``_CV_FRACTION``."""
+    mask = np.zeros(n, dtype=bool)
+    lo, hi = (max(1, round(x * rate)) for x in _CV_GAP_S)
+    if n < 4 * hi:
+        return mask
+    sep = max(1, round(0.05 * rate))
+    for _ in range(10_000):
+        if mask.mean() >= _CV_FRACTION:
+            break
+        length = int(rng.integers(lo, hi + 1))
+        a = int(rng.integers(0, n - length))
+        if mask[max(0, a - sep):a + length + sep].any():
+            continue
+        mask[a:a + length] = True
+    return mask
+
+
+def _calibrate_process(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArray[np.float64],
+                       z: NDArray[np.float64], R: NDArray[np.float64], x0: NDArray[np.float64],
+                       P0: NDArray[np.float64], base: NDArray[np.float64], cen: NDArray[np.float64],
+                       var_point: NDArray[np.float64], rate: float) -> tuple[NDArray[np.float64], dict[str, Any]]:
+    """Process-noise multiplier per lab axis, ``(3,)``, by cross-validation on the markers the fusion has.
+
+    ``_CV_FOLDS`` folds, each withholding random stretches (``_CV_GAP_S`` long, ``_CV_FRACTION`` of the time) of
+    the available markers; all folds and axes run as channels of one batched smoother. Inside the withheld
+    stretches the smoother predicts the marker centroid ``cen`` (lab, NaN where not every marker was seen) with
+    variance ``Ps_dp + var_point``. The multiplier ``s`` of the three process terms (the variances of the
+    pseudo-measurements ``e = 0``) is iterated per axis, ``s <- s * (q95(|zeta|) / 1.96)**2``, until the 95 %
+    quantile of the predictive z-scores ``zeta`` is the normal one; then one common factor (never below 1) until
+    the 95 % quantile of ``sum_axes zeta**2`` is chi-square(3)'s. Quantiles, not ``mean(zeta**2) = 1``: a single
+    gross error (a false zero-velocity update, a marker swap) would otherwise set the level for the whole record.
+    The EM levels stay as fitted (their ratios: the shape of the process noise). ``meta["process_calibration"]``
+    keeps every iteration's mean squared z-score and coverage.
+    """
+    from fusionlab.fusion._kalman import kalman_smooth
+
+    C, n, _ = z.shape
+    rng = np.random.default_rng(_CV_SEED)
+    masks = np.stack([_cv_gaps(rng, n, rate) for _ in range(_CV_FOLDS)])  # (K, n)
+    K = masks.shape[0]
+    zc = np.tile(z, (K, 1, 1))  # channel f * C + c
+    for f in range(K):
+        zc[f * C:(f + 1) * C][:, masks[f], _NM:] = np.nan
+    target = np.tile(cen.T, (K, 1))  # (K C, n)
+    inside = np.repeat(masks, C, axis=0) & np.isfinite(target)
+    base_c = np.tile(base.T, (K, 1))
+    vp = np.tile(var_point.T, (K, 1))
+    scale = np.ones(C)
+    both = inside.reshape(K, C, n).all(axis=1)  # (K, n): the whole centroid predicted (3D test)
+    if both.sum() < _CV_MIN_SAMPLES:
+        return scale, {"method": f"none: {int(both.sum())} withheld marker samples to predict (< {_CV_MIN_SAMPLES})",
+                       "process_scale": scale.tolist(), "n_predicted": int(both.sum()), "iterations": []}
+    history: list[dict[str, Any]] = []
+    common = False
+    # secant steps in log-log: the quantile ratio q falls with the multiplier s roughly as s**-beta (beta = 1 where
+    # the process noise dominates the predictive variance, less where the point-model variance does)
+    prev: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+    prev_3d: tuple[float, float] | None = None
+    for _ in range(_CV_MAX_ITER):
+        Rc = np.tile(R, (K, 1, 1))
+        Rc[:, :, 1:_NM] *= np.tile(scale, K)[:, None, None]
+        out = kalman_smooth(F, Q, H, zc, Rc, x0, P0)
+        zeta = (target - (base_c - out.x_smoothed[:, :, 0])) / np.sqrt(out.P_smoothed[:, :, 0, 0] + vp)
+        za = [np.concatenate([zeta[f * C + c][inside[f * C + c]] for f in range(K)]) for c in range(C)]
+        z3 = np.concatenate([np.sum(zeta[f * C:(f + 1) * C][:, both[f]] ** 2, axis=0) for f in range(K)])
+        # ratios to the standard normal / chi-square quantiles: 1 = calibrated
+        q_axis = np.array([np.quantile(np.abs(x), 0.95) for x in za]) ** 2 / _Z95 ** 2
+        q_3d = float(np.quantile(z3, 0.95)) / _CHI2_95_3
+        history.append({"scale": scale.round(4).tolist(), "mean_z2": [round(float(np.mean(x ** 2)), 4) for x in za],
+                        "coverage_axis": [round(float(np.mean(np.abs(x) <= _Z95)), 4) for x in za],
+                        "coverage_3d": round(float(np.mean(z3 <= _CHI2_95_3)), 4),
+                        "q95_ratio_axis": q_axis.round(4).tolist(), "q95_ratio_3d": round(q_3d, 4)})
+        if not common:
+            # first every axis to its own 95 % quantile ...
+            capped = (scale >= _CV_MAX_SCALE * (1 - 1e-9)) & (q_axis > 1.0)
+            if np.all((np.abs(q_axis - 1.0) < _CV_TOL) | capped):
+                common = True
+            else:
+                beta = np.ones(C)
+                if prev is not None:
+                    ds, dq = np.log(scale / prev[0]), np.log(q_axis / prev[1])
+                    beta = np.where(np.abs(ds) > 1e-6, np.clip(-dq / np.where(ds == 0, 1.0, ds), 0.1, 1.0), 1.0)
+                prev = (scale.copy(), q_axis)
+                scale = np.minimum(scale * np.exp(np.clip(np.log(q_axis) / beta, -3.0, 3.0)), _CV_MAX_SCALE)
+                continue
+        # ... then one common factor, never below that, for the 95 % quantile of the 3D statistic
+        if q_3d <= 1.0 + _CV_TOL or np.all(scale >= _CV_MAX_SCALE * (1 - 1e-9)):
+            break
+        beta_3d = 1.0
+        if prev_3d is not None and abs(math.log(scale[0] / prev_3d[0])) > 1e-6:
+            beta_3d = min(max(-math.log(q_3d / prev_3d[1]) / math.log(scale[0] / prev_3d[0]), 0.1), 1.0)
+        prev_3d = (float(scale[0]), q_3d)
+        scale = np.minimum(scale * math.exp(min(math.log(q_3d) / beta_3d, 3.0)), _CV_MAX_SCALE)
+    info = {"method": f"{K}-fold cross-validation on withheld marker stretches ({_CV_GAP_S[0]}-{_CV_GAP_S[1]} s, "
+                      f"{_CV_FRACTION:.0%} of the time per fold)", "process_scale": scale.round(4).tolist(),
+            "n_predicted": int(inside.sum()), "iterations": history}
+    return scale, info
 
 
 def _heading_fit(t_pts: NDArray[np.float64], ang: NDArray[np.float64], t: NDArray[np.float64]) -> tuple[
@@ -587,37 +746,47 @@ def _nearest_finite(x: NDArray[np.float64], i: int, half: int) -> NDArray[np.flo
     return x[lo + ok[np.argmin(np.abs(lo + ok - i))]]
 
 
-def _conflicts(tg: NDArray[np.float64], nu: NDArray[np.float64], s: NDArray[np.float64], side: str,
-               rate: float) -> list[Conflict]:
-    """Windows (``_CONFLICT_WINDOW_S``) whose summed normalised squared marker innovations exceed the chi-square
-    bound (p < ``_CONFLICT_P``) and ``_CONFLICT_RATIO`` times their degrees of freedom; adjacent windows merged."""
-    e2 = np.where(np.isfinite(nu), nu ** 2 / s, 0.0).sum(axis=(0, 2))
-    dof = np.isfinite(nu).sum(axis=(0, 2))
-    win = max(1, round(_CONFLICT_WINDOW_S * rate))
-    hits = []
-    for a in range(0, tg.size, win):
-        b = min(tg.size, a + win)
-        k = int(dof[a:b].sum())
-        if k < 10:
-            continue
-        x = float(e2[a:b].sum())
-        p = float(chi2.sf(x, k))
-        if p < _CONFLICT_P and x > _CONFLICT_RATIO * k:
-            hits.append([a, b, x, k, p])
-    merged: list[list[Any]] = []
-    for h in hits:
-        if merged and merged[-1][1] == h[0]:
-            m = merged[-1]
-            m[1], m[2], m[3], m[4] = h[1], m[2] + h[2], m[3] + h[3], min(m[4], h[4])
+def _conflicts(tg: NDArray[np.float64], nu: NDArray[np.float64], s: NDArray[np.float64], r: NDArray[np.float64],
+               side: str) -> list[Conflict]:
+    """Conflicts between the markers and the IMU, by `fusionlab.fusion._conflicts.find_conflicts` per lab axis.
+
+    Residual per axis ``c`` and step: the filter innovation of the marker centroid, ``mean_j nu_j`` (markers minus
+    the IMU-propagated prediction), variance ``H P H' + sum_j R_j / m**2`` (``H P H' = S_j - R_j``). The residual is
+    one comparison of the two modalities, so it is given to both: with two modalities neither can be blamed, and
+    the conflict names ``"imu|markers"``. Overlapping conflicts of the three axes are merged (strongest kept).
+    """
+    from fusionlab.fusion._conflicts import find_conflicts
+
+    taken = np.isfinite(nu)
+    cnt = taken.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # steps without a marker: NaN
+        res = np.where(cnt > 0, np.nansum(np.where(taken, nu, 0.0), axis=2) / cnt, np.nan)
+        hph = np.nanmean(np.where(taken, s - r, np.nan), axis=2)
+        var = hph + np.where(taken, r, 0.0).sum(axis=2) / np.maximum(cnt, 1) ** 2
+    var = np.where(cnt > 0, var, np.nan)
+    found: list[tuple[str, Conflict]] = []
+    for c, axis in enumerate("xyz"):
+        for conf in find_conflicts(tg, {"imu": res[c], "markers": res[c]}, {"imu": var[c], "markers": var[c]},
+                                   quantity=f"foot_position_{side}", unit="m", window_s=_CONFLICT_WINDOW_S,
+                                   alpha=_CONFLICT_ALPHA, n_modalities=2,
+                                   method="filter innovation of the marker centroid (markers minus the "
+                                          "IMU-propagated prediction)"):
+            found.append((axis, conf))
+    found.sort(key=lambda a: a[1].start_s)
+    merged: list[list[tuple[str, Conflict]]] = []
+    for axis, conf in found:
+        if merged and conf.start_s <= max(x[1].end_s for x in merged[-1]):
+            merged[-1].append((axis, conf))
         else:
-            merged.append(list(h))
+            merged.append([(axis, conf)])
     out = []
-    for a, b, x, k, p in merged:
-        ratio = x / k
-        sev = "high" if ratio > 25 else "medium" if ratio > 10 else "low"
-        out.append(Conflict(start_s=float(tg[a]), end_s=float(tg[b - 1]), quantity=f"foot_position_{side}",
-                            modality="markers", severity=sev, score=ratio,
-                            evidence={"nis": x, "dof": int(k), "p": p, "nis_per_dof": ratio,
-                                      "note": "markers disagree with the IMU-propagated foot position; with two "
-                                              "modalities the culprit is not identifiable (markers assumed)"}))
+    for group in merged:
+        best = max(group, key=lambda a: a[1].score)[1]
+        evidence = {**best.evidence, "axes": sorted({a for a, _ in group}),
+                    "note": "markers disagree with the IMU-propagated foot position; with two modalities the culprit "
+                            "is not identifiable"}
+        out.append(Conflict(start_s=min(x[1].start_s for x in group), end_s=max(x[1].end_s for x in group),
+                            quantity=best.quantity, modality=best.modality, severity=best.severity,
+                            score=best.score, evidence=evidence))
     return out
