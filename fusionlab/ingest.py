@@ -1,7 +1,10 @@
 """Ingest source files into a session: each reader runs isolated, the session changes atomically.
 
 ezc3d and other readers are compiled code: a malformed file could crash or hang them. `ingest` therefore runs
-each reader in a child process (``fork``) with a time limit. The child writes what it read into a private
+each reader in a child process with a time limit. Children are forked from a fork server (a clean,
+single-threaded process started once per program), never from the calling process itself: a process that has
+already run threaded libraries (MediaPipe, Qt, the web server) cannot be forked safely, and a child forked from it
+can crash in malloc on a perfectly good file. The child writes what it read into a private
 staging session file; the parent then merges all staging files into the session inside one `transaction`, so
 either every source of a call is added or (on any error, unless ``on_error="skip"``) none is, and the session
 on disk is never half-written.
@@ -50,24 +53,26 @@ def accepted_options(reader: Callable[..., Any], options: dict[str, Any]) -> dic
     return {k: v for k, v in options.items() if k in params and v is not None}
 
 
-def _child_read(path: str, staging: str, result_file: str, options: dict[str, Any]) -> None:
-    """Run in the child process: read one source and write it to a staging session file."""
+def _child_read(path: str, staging: str, result_file: str, options: dict[str, Any],
+                reader_ref: tuple[str, str, str]) -> None:
+    """Run in the child process: read one source with the reader ``(module, function, adapter name)`` the parent
+    chose, and write it to a staging session file."""
     import faulthandler
 
     faulthandler.disable()  # a crash in the reader is reported by the parent in one line, not as a C stack dump
     code = 0
     result: dict[str, Any] = {"warnings": []}
     try:
-        from fusionlab.adapters import find_adapter
+        import importlib
 
+        module, function, adapter = reader_ref
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            entry = find_adapter(path)
-            reader = entry.load()
+            reader = getattr(importlib.import_module(module), function)
             session = reader(path, **accepted_options(reader, options))
             save_session(session, staging)
         result["warnings"] = sorted({str(w.message) for w in caught})
-        result["adapter"] = entry.name
+        result["adapter"] = adapter
     except FusionlabError as e:
         result.update(error=str(e), kind=type(e).__name__)
         code = 3
@@ -82,10 +87,31 @@ def _child_read(path: str, staging: str, result_file: str, options: dict[str, An
         os._exit(code)
 
 
+_CONTEXT: Any = None
+
+
+def _context() -> Any:
+    """The multiprocessing context of the reader children: a fork server on POSIX (see the module docstring)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        if sys.platform == "win32":  # pragma: no cover - no fork on Windows
+            _CONTEXT = mp.get_context("spawn")
+        else:
+            _CONTEXT = mp.get_context("forkserver")
+            # the server imports the readers once (not MediaPipe: the video reader imports it in the child)
+            _CONTEXT.set_forkserver_preload(["fusionlab.ingest", "fusionlab.adapters"])
+    return _CONTEXT
+
+
 def _read_isolated(path: Path, staging: Path, options: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     result_file = staging.with_suffix(".json")
-    ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
-    proc = ctx.Process(target=_child_read, args=(str(path), str(staging), str(result_file), options), daemon=True)
+    from fusionlab.adapters import find_adapter
+
+    entry = find_adapter(path)  # in the parent: suffix and first bytes only, no compiled reader code
+    # absolute path: the fork server's working directory may differ from this process's
+    args = (str(Path(path).resolve()), str(staging), str(result_file), options,
+            (entry.module, entry.function, entry.name))
+    proc = _context().Process(target=_child_read, args=args, daemon=True)
     proc.start()
     proc.join(timeout_s)
     if proc.is_alive():

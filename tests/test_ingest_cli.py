@@ -210,3 +210,19 @@ def test_demo_ends_in_the_web_app(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_isolated_reader_after_mediapipe_ran_in_this_process(tmp_path: Path) -> None:
+    """A program that already ran MediaPipe (threads) in-process, as the viewer, the app or a notebook do, can
+    still ingest: readers run in children of a clean fork server, not forks of this threaded process (a plain fork
+    crashed in malloc on a good file and was reported as a corrupt file)."""
+    from fusionlab.adapters.video_mediapipe import read_video_pose
+
+    clip = SAMPLE_DATA / "video" / "sports2d_walker_2s.mp4"
+    in_process = read_video_pose(clip, subject_height_m=1.65)
+    assert in_process.streams[0].n_samples > 30
+    report = ingest([clip], tmp_path / "v.h5", reader_options={"subject_height_m": 1.65})
+    assert report.streams
+    with open_session(tmp_path / "v.h5") as s:
+        pose = s.read_stream(s.find_streams(modality="video_pose")[0])
+    np.testing.assert_array_equal(pose.data, in_process.streams[0].data)
