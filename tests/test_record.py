@@ -25,7 +25,16 @@ except (ImportError, RuntimeError) as e:  # pragma: no cover - depends on the ma
     pytest.skip(f"pylsl / liblsl not usable here: {e}", allow_module_level=True)
 
 from fusionlab.persist import open_session
-from fusionlab.record import LslRecorder, finalize_live, find_lsl_streams, live_path, open_live, read_live
+from fusionlab.record import (
+    LslRecorder,
+    finalize_live,
+    find_lsl_streams,
+    live_path,
+    live_segments,
+    open_live,
+    read_live,
+    segment_path,
+)
 
 SENDER = Path(__file__).with_name("_lsl_sender.py")
 
@@ -172,3 +181,92 @@ def test_lost_sender_is_a_gap_and_is_picked_up_again(tmp_path, senders) -> None:
         np.testing.assert_array_equal(sb.time_s[nan_rows[0] + 1:], b2.t0 + k_after / 200.0)
         kinds = [e.kind for e in r.events(source="record")]
         assert kinds == ["stream_lost", "stream_resumed"]
+
+
+MARKER_SENDER = """
+import sys, time, pylsl
+info = pylsl.StreamInfo(sys.argv[1], "Markers", 1, 0.0, pylsl.cf_string, sys.argv[2])
+outlet = pylsl.StreamOutlet(info)
+print("ready", flush=True)
+outlet.wait_for_consumers(timeout=20.0)  # markers sent before an inlet connects would not reach it
+time.sleep(0.5)
+t0 = pylsl.local_clock()
+print(repr(t0), flush=True)
+for k in range(12):
+    outlet.push_sample([f"m{k} é|x"], timestamp=t0 + 0.123 + k * 0.25)
+    time.sleep(0.25)
+time.sleep(60)
+"""
+
+
+def test_markers_become_events_and_late_streams_are_recorded(tmp_path, senders) -> None:
+    a = senders("fl_test_main", 200.0, 2, "fl_src_main")
+    m = subprocess.Popen([sys.executable, "-c", MARKER_SENDER, "fl_test_markers", "fl_src_markers"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert m.stdout.readline().strip() == "ready"
+        session = tmp_path / "markers.h5"
+        infos = find_lsl_streams(["fl_test_main", "fl_test_markers"], wait_s=3.0)
+        assert sorted(i.name() for i in infos) == ["fl_test_main", "fl_test_markers"]
+        recorder = LslRecorder(session, infos, flush_interval_ms=200, follow_new=["fl_test_late"])
+        result = {}
+        th = threading.Thread(target=lambda: result.update(stats=recorder.run(duration_s=6.0)))
+        th.start()
+        time.sleep(1.0)
+        late = senders("fl_test_late", 100.0, 2, "fl_src_late")  # switched on after the recording started
+        th.join(timeout=30)
+        t0_m = float(m.stdout.readline())  # the sender's clock when it started sending (after we connected)
+        assert result["stats"].samples["lsl.fl_test_late"] > 100
+        assert segment_path(session, 2).exists()
+        finalize_live(session)
+        assert live_segments(session) == []
+    finally:
+        m.kill()
+        m.wait()
+    with open_session(session) as r:
+        dev = r.events(source="lsl", clock="device")
+        assert [e.label for e in dev] == [f"m{k} é|x" for k in range(12)]
+        assert {(e.kind, e.side, e.clock) for e in dev} == {("marker", "general", "lsl:fl_src_markers")}
+        # the exact LSL timestamps (same double arithmetic as the sender), on the sender's clock entry
+        np.testing.assert_array_equal([e.time_s for e in dev], [t0_m + 0.123 + k * 0.25 for k in range(12)])
+        clock = r.clocks()["lsl:fl_src_markers"]
+        sess = r.events(source="lsl")
+        np.testing.assert_allclose([e.time_s for e in sess], [clock.to_session(e.time_s) for e in dev], rtol=0,
+                                   atol=1e-12)
+        assert 0.0 < sess[0].time_s < 6.0  # on the session clock: inside the recording
+        _check_exact(*(lambda s: (s.data, s.time_s))(r.read_stream("lsl.fl_test_main")), a)
+        sl = r.read_stream("lsl.fl_test_late")
+        _check_exact(sl.data, sl.time_s, late)
+        assert sl.n_samples > 100
+
+
+def test_merge_is_chunked_and_equals_the_in_memory_read(tmp_path, monkeypatch) -> None:
+    import fusionlab.persist as persist
+    from fusionlab.record import LiveStreamSpec, LiveWriter
+
+    monkeypatch.setattr(persist, "CHUNK_TARGET_BYTES", 4096)  # many small blocks
+    session = tmp_path / "chunked.h5"
+    spec = LiveStreamSpec(name="lsl.x", channels=("a", "b", "c"), units=("V", "V", "V"), clock="lsl:x")
+    marks = LiveStreamSpec(name="lsl.m", channels=("m",), units=("-",), clock="lsl:m", markers=True)
+    rng = np.random.default_rng(1)
+    t = np.arange(20000) / 1000.0
+    t[[500, 501, 7000, 19999]] = [0.1, 0.2, 3.0, 1.0]  # non-increasing: dropped at merge
+    d = rng.normal(size=(len(t), 3))
+    with LiveWriter(live_path(session), [spec, marks]) as w:
+        for i in range(0, len(t), 3000):
+            w.append("lsl.x", t[i:i + 3000], d[i:i + 3000])
+            w.flush()
+        w.append_markers("lsl.m", [1.5, 2.5], ["start", "stop ü"])
+        w.add_correction("lsl.x", 10.0, 0.5)
+        w.add_correction("lsl.m", 10.0, 0.25)
+    expected = read_live(live_path(session))
+    finalize_live(session)
+    with open_session(session) as r:
+        st = r.read_stream("lsl.x")
+        np.testing.assert_array_equal(st.data, expected.streams[0].data)
+        np.testing.assert_array_equal(st.time_s, expected.streams[0].time_s)
+        assert st.n_samples == len(t) - 4 and st.meta["dropped_non_increasing"] == 4
+        assert np.all(np.diff(st.time_s) > 0)
+        assert [(e.label, e.time_s) for e in r.events(source="lsl", clock="device")] == [("start", 1.5),
+                                                                                            ("stop ü", 2.5)]
+        assert r.events(source="lsl")[0].time_s == pytest.approx(1.75)

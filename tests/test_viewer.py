@@ -151,3 +151,55 @@ def test_video_missing_shows_the_pose_alone(session, tmp_path, app) -> None:
     assert len(win.pose_item.getData()[0]) == 33
     assert "video file not found" in win.video_label.text()
     win.close()
+
+
+def test_pyramid_keeps_every_extreme_and_is_exact_zoomed_in() -> None:
+    from fusionlab.viewer import MinMaxPyramid
+
+    rng = np.random.default_rng(0)
+    n = 200_003  # odd: partial last buckets
+    t = np.arange(n) / 1000.0
+    v = rng.normal(0, 0.1, n)
+    spikes = {1234: 9.0, 77_777: -8.0, 150_001: 7.5, n - 1: 6.0}
+    for i, val in spikes.items():
+        v[i] = val
+    v[5000:5100] = np.nan  # a gap does not hide its neighbours
+    pyr = MinMaxPyramid(t, v)
+    assert pyr.n_levels > 10
+    for n_px in (300, 800, 1500):
+        x, y, level = pyr.view(t[0], t[-1], n_px)
+        assert level > 0 and len(x) <= 4 * n_px + 4  # O(pixels), not O(samples)
+        assert np.nanmax(y) == 9.0 and np.nanmin(y) == -8.0
+        for i, val in spikes.items():  # every spike is drawn at its bucket's time
+            b = 1 << level
+            assert val in y[x == t[(i // b) * b]]
+    # a window of a few seconds at a coarse level still holds the spike in it
+    x, y, level = pyr.view(77.0, 79.0, 200)
+    assert level > 0 and -8.0 in y
+    # zoomed in (fewer samples than 2 x pixels): exactly the samples
+    x, y, level = pyr.view(150.0, 150.5, 800)
+    i0, i1 = np.searchsorted(t, 150.0) - 1, np.searchsorted(t, 150.5, side="right") + 1
+    assert level == 0
+    np.testing.assert_array_equal(x, t[i0:i1])
+    np.testing.assert_array_equal(y, v[i0:i1])
+
+
+def test_window_draws_the_pyramid_and_raw_samples_zoomed_in(session, app) -> None:
+    win = _window(session, app, window_s=0.2)
+    win.set_time(3.0)
+    app.processEvents()
+    tr = win.data.track(f"{ANALOG}/ch00")
+    x, y = win.curves[tr.key].getData()
+    x0, x1 = win.plots[ANALOG].vb.viewRange()[0]
+    inside = (tr.time_s >= x0) & (tr.time_s <= x1)
+    sel = (x >= x0) & (x <= x1)
+    np.testing.assert_array_equal(x[sel], tr.time_s[inside])  # zoomed in: every sample, as stored
+    np.testing.assert_array_equal(y[sel], tr.values[inside])
+    win.set_window(6.0)  # zoomed out: min/max pairs, far fewer points than samples, same extremes
+    app.processEvents()
+    x, y = win.curves[tr.key].getData()
+    assert len(x) < 6000 and np.nanmax(y) == pytest.approx(np.nanmax(tr.values))
+    updates = win.n_curve_updates
+    win.set_time(3.01)  # a small scroll inside the loaded span: no curve data change
+    assert win.n_curve_updates == updates
+    win.close()

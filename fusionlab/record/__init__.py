@@ -12,11 +12,13 @@ from fusionlab.record._live import (
     clock_from_corrections,
     finalize_live,
     live_path,
+    live_segments,
     open_live,
     read_live,
+    segment_path,
 )
 from fusionlab.record._lsl import LslRecorder, RecordStats, find_lsl_streams, record_lsl
 
 __all__ = ["LiveSessionReader", "LiveStreamSpec", "LiveWriter", "LslRecorder", "RecordStats",
-           "clock_from_corrections", "finalize_live", "find_lsl_streams", "live_path", "open_live", "read_live",
-           "record_lsl"]
+           "clock_from_corrections", "finalize_live", "find_lsl_streams", "live_path", "live_segments",
+           "open_live", "read_live", "record_lsl", "segment_path"]

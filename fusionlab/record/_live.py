@@ -17,6 +17,21 @@ Layout (a fusionlab session layout, so `open_live` returns an ordinary `SessionR
     /streams/<name>  attrs      as a session stream (modality, channels, units, frame, rate_hz = NaN, clock,
                                 meta JSON with the LSL stream info) plus n_samples, updated at every flush
     /clocks/<clock>             attrs as a session clock entry (method "lsl"), updated at every flush
+    /markers/<name>/time        (n,) float64, LSL timestamps of a string (marker) stream's samples
+    /markers/<name>/text_end    (n,) int64, end offset of each marker's UTF-8 text in ``text``
+    /markers/<name>/text        (m,) uint8, the UTF-8 texts one after the other (fixed-size bytes: SWMR cannot
+                                store variable-length strings)
+    /markers/<name>/corrections as for a stream; attrs clock, meta (JSON)
+
+    Marker streams become events at the merge: ``Event(kind="marker", side="general", source="lsl",
+    label=<the string>, time_s=<its LSL timestamp>, clock=<the sender's clock entry>)``, so
+    ``SessionReader.events()`` gives them on the session clock. Multi-channel string samples are joined with
+    ``" | "``.
+
+Segments
+    SWMR cannot add datasets to an open file, so a stream that appears after the recording started (a sender
+    switched on later) is recorded into a new segment file ``<session>.<k>.live`` (k = 2, 3, ...) with the same
+    session time zero. `finalize_live` merges every segment; `live_segments` lists them.
 
 Guarantees
     HDF5 SWMR orders its metadata writes so that the file is readable at any instant, even while being written.
@@ -47,9 +62,21 @@ from numpy.typing import NDArray
 
 from fusionlab import __version__
 from fusionlab.model import ClockEntry, Event, Session, SourceInfo, Stream
-from fusionlab.persist import FORMAT_NAME, FORMAT_VERSION, SessionReader, _now, transaction, write_session_into
+from fusionlab.persist import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SessionReader,
+    _add_source,
+    _json,
+    _now,
+    _write_array,
+    _write_clock,
+    add_events,
+    transaction,
+)
 
-__all__ = ["LiveStreamSpec", "LiveWriter", "clock_from_corrections", "finalize_live", "live_path", "open_live"]
+__all__ = ["LiveStreamSpec", "LiveWriter", "clock_from_corrections", "finalize_live", "live_path", "live_segments",
+           "open_live", "segment_path"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +88,24 @@ def live_path(session: str | os.PathLike[str]) -> Path:
     """The live recording file of a session: ``S01.h5`` -> ``S01.h5.live`` (same folder)."""
     p = Path(session)
     return p.with_name(p.name + LIVE_SUFFIX)
+
+
+def segment_path(session: str | os.PathLike[str], k: int) -> Path:
+    """Live segment ``k`` of a session: 1 -> ``S01.h5.live``, k >= 2 -> ``S01.h5.<k>.live``."""
+    p = Path(session)
+    return live_path(p) if k <= 1 else p.with_name(f"{p.name}.{k}{LIVE_SUFFIX}")
+
+
+def live_segments(session: str | os.PathLike[str]) -> list[Path]:
+    """The live recording files of a session that exist, in segment order."""
+    p = Path(session)
+    out = [live_path(p)] if live_path(p).exists() else []
+    extra = []
+    for cand in p.parent.glob(f"{p.name}.*{LIVE_SUFFIX}"):
+        mid = cand.name[len(p.name) + 1:-len(LIVE_SUFFIX)]
+        if mid.isdigit():
+            extra.append((int(mid), cand))
+    return out + [c for _, c in sorted(extra)]
 
 
 @dataclass(frozen=True)
@@ -81,6 +126,8 @@ class LiveStreamSpec:
         The sender's declared rate; 0 for irregular streams. Times are always stored explicitly.
     meta
         JSON-serialisable provenance (LSL name, type, source_id, hostname, ...).
+    markers
+        A string (marker) stream: its samples become events (see the module doc), ``channels`` are ignored.
     """
 
     name: str
@@ -90,6 +137,7 @@ class LiveStreamSpec:
     clock: str = ""
     nominal_rate_hz: float = 0.0
     meta: Mapping[str, Any] = field(default_factory=dict)
+    markers: bool = False
 
 
 class LiveWriter:
@@ -111,7 +159,9 @@ class LiveWriter:
         self.specs = {s.name: s for s in specs}
         self.flush_interval_ms = flush_interval_ms
         self._f: h5py.File | None = None
-        self._pending: dict[str, list[tuple[NDArray[np.float64], NDArray[np.float64]]]] = {s.name: [] for s in specs}
+        self._pending: dict[str, list[tuple[NDArray[np.float64], NDArray[np.float64]]]] = {
+            s.name: [] for s in specs if not s.markers}
+        self._pending_markers: dict[str, list[tuple[float, str]]] = {s.name: [] for s in specs if s.markers}
         self._n: dict[str, int] = {s.name: 0 for s in specs}
 
     # -------------------------------------------------------------------------------------------- lifecycle
@@ -134,9 +184,26 @@ class LiveWriter:
         f.attrs["flush_interval_ms"] = float(self.flush_interval_ms)
         f.attrs["last_flush_at"] = _now()
         f.attrs["session_zero_s"] = float(self.session_zero_s)
-        for group in ("streams", "clocks", "events", "derived", "sources"):
+        for group in ("streams", "clocks", "events", "derived", "sources", "markers"):
             f.create_group(group)
         for s in self.specs.values():
+            if s.clock and s.clock not in f["clocks"]:
+                c = f["clocks"].create_group(s.clock)
+                for key, value in (("offset_s", 0.0), ("offset_sd_s", math.inf), ("drift_ppm", 0.0),
+                                   ("drift_sd_ppm", math.nan)):
+                    c.attrs[key] = value
+                c.attrs["method"] = "lsl"
+                c.attrs["reference"] = "session"
+                c.attrs["quality"] = "no time correction measured yet"
+            if s.markers:
+                g = f["markers"].create_group(s.name)
+                g.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(256,))
+                g.create_dataset("text_end", shape=(0,), maxshape=(None,), dtype="i8", chunks=(256,))
+                g.create_dataset("text", shape=(0,), maxshape=(None,), dtype="u1", chunks=(4096,))
+                g.create_dataset("corrections", shape=(0, 2), maxshape=(None, 2), dtype="f8", chunks=(256, 2))
+                g.attrs["clock"] = s.clock
+                g.attrs["meta"] = json.dumps({**dict(s.meta), "nominal_rate_hz": s.nominal_rate_hz})
+                continue
             n_ch = len(s.channels)
             g = f["streams"].create_group(s.name)
             g.create_dataset("data", shape=(0, n_ch), maxshape=(None, n_ch), dtype="f8",
@@ -157,14 +224,6 @@ class LiveWriter:
             a["n_missing"] = 0
             a["clock"] = s.clock
             a["meta"] = json.dumps({**dict(s.meta), "nominal_rate_hz": s.nominal_rate_hz})
-            if s.clock and s.clock not in f["clocks"]:
-                c = f["clocks"].create_group(s.clock)
-                for key, value in (("offset_s", 0.0), ("offset_sd_s", math.inf), ("drift_ppm", 0.0),
-                                   ("drift_sd_ppm", math.nan)):
-                    c.attrs[key] = value
-                c.attrs["method"] = "lsl"
-                c.attrs["reference"] = "session"
-                c.attrs["quality"] = "no time correction measured yet"
         f.swmr_mode = True
         self._f = f
         return self
@@ -195,9 +254,19 @@ class LiveWriter:
             self._pending[name].append((np.asarray(time_s, dtype=np.float64),
                                         np.asarray(data, dtype=np.float64).reshape(len(time_s), -1)))
 
+    def append_markers(self, name: str, time_s: Sequence[float], texts: Sequence[str]) -> None:
+        """Queue marker strings (one per LSL timestamp, sender clock s) of a marker stream; written at `flush`."""
+        self._pending_markers[name].extend(zip((float(t) for t in time_s), (str(x) for x in texts), strict=True))
+
+    def _group(self, name: str) -> h5py.Group:
+        f = self._file()
+        return f["markers"][name] if self.specs[name].markers else f["streams"][name]
+
     def mark_lost(self, name: str, last_time_s: float) -> None:
-        """The sender is gone: append a NaN row just after its last sample and open a gap."""
+        """The sender is gone: append a NaN row just after its last sample and open a gap (numeric streams)."""
         spec = self.specs[name]
+        if spec.markers:
+            return
         step = 1.0 / spec.nominal_rate_hz if spec.nominal_rate_hz > 0 else 1e-6
         self.append(name, np.array([last_time_s + step]), np.full((1, len(spec.channels)), np.nan))
         g = self._file()["streams"][name]["gaps"]
@@ -206,13 +275,15 @@ class LiveWriter:
 
     def mark_resumed(self, name: str, first_time_s: float) -> None:
         """The sender is back: close the open gap."""
+        if self.specs[name].markers:
+            return
         g = self._file()["streams"][name]["gaps"]
         if g.shape[0] and math.isnan(g[-1, 1]):
             g[-1] = (g[-1, 0], first_time_s)
 
     def add_correction(self, name: str, local_time_s: float, correction_s: float) -> None:
         """Store one ``inlet.time_correction()`` and update the stream's clock entry."""
-        g = self._file()["streams"][name]
+        g = self._group(name)
         c = g["corrections"]
         c.resize((c.shape[0] + 1, 2))
         c[-1] = (local_time_s, correction_s)
@@ -248,6 +319,24 @@ class LiveWriter:
             g.attrs["n_samples"] = n1
             g.attrs["n_missing"] = int(g.attrs["n_missing"]) + int(np.count_nonzero(np.isnan(d)))
             written += len(t)
+        for name, items in self._pending_markers.items():
+            if not items:
+                continue
+            g = f["markers"][name]
+            enc = [text.encode("utf-8") for _, text in items]
+            n0, n1 = g["time"].shape[0], g["time"].shape[0] + len(items)
+            m0 = g["text"].shape[0]
+            ends = m0 + np.cumsum([len(b) for b in enc], dtype=np.int64)
+            blob = np.frombuffer(b"".join(enc), dtype=np.uint8)
+            g["text"].resize((m0 + len(blob),))
+            if len(blob):
+                g["text"][m0:] = blob
+            g["text_end"].resize((n1,))
+            g["text_end"][n0:n1] = ends
+            g["time"].resize((n1,))  # last: a reader that sees a time sees its text
+            g["time"][n0:n1] = np.array([t for t, _ in items], dtype=np.float64)
+            items.clear()
+            written += n1 - n0
         f.attrs["last_flush_at"] = _now()
         f.flush()
         return written
@@ -329,6 +418,34 @@ class LiveSessionReader(SessionReader):
             for ds in ("data", "time", "gaps", "corrections"):
                 if ds in g:
                     g[ds].refresh()
+        for name in self._f.get("markers", {}):
+            g = self._f["markers"][name]
+            for ds in ("time", "text_end", "text", "corrections"):
+                g[ds].refresh()
+
+    def clocks(self) -> dict[str, ClockEntry]:
+        """Clock entries computed from the time corrections flushed so far (SWMR readers see no attribute update)."""
+        return _live_clocks(self._f)
+
+    def events(self, source: str | None = None, *, kind: str | None = None, side: str | None = None,
+               clock: str = "session") -> list[Event]:
+        """Events recorded so far: LSL markers (source ``"lsl"``) and lost / resumed senders (``"record"``)."""
+        evs: list[Event] = []
+        for name in self.stream_names:
+            g = self._f["streams"][name]
+            evs += _gap_events(name, str(g.attrs["clock"]), g["gaps"][()])
+        for name in self._f.get("markers", {}):
+            evs += _marker_events(name, self._f["markers"][name])
+        clocks = self.clocks()
+        out = []
+        for e in evs:
+            if (source is not None and e.source != source) or (kind is not None and e.kind != kind) or (
+                    side is not None and e.side != side):
+                continue
+            if clock == "session" and e.clock in clocks:
+                e = Event(**{**e.__dict__, "time_s": clocks[e.clock].to_session(e.time_s), "clock": "session"})
+            out.append(e)
+        return sorted(out, key=lambda e: e.time_s)
 
 
 def open_live(path: str | os.PathLike[str]) -> LiveSessionReader:
@@ -349,6 +466,124 @@ def _gap_events(name: str, clock: str, gaps: NDArray[np.float64]) -> list[Event]
             out.append(Event(time_s=float(back), kind="stream_resumed", side="general", source="record",
                              label=f"{name}: sender back", clock=clock, detector="fusionlab record"))
     return out
+
+
+def _marker_events(name: str, g: h5py.Group) -> list[Event]:
+    """The events of a marker group (the texts of the samples a reader can see completely)."""
+    n = int(min(g["time"].shape[0], g["text_end"].shape[0]))
+    if n == 0:
+        return []
+    t = g["time"][:n]
+    ends = g["text_end"][:n]
+    blob = g["text"][: int(ends[-1])].tobytes() if ends[-1] > 0 else b""
+    starts = np.concatenate([[0], ends[:-1]])
+    clock = str(g.attrs["clock"])
+    detector = f"fusionlab record ({name})"
+    return [Event(time_s=float(t[i]), kind="marker", side="general", source="lsl",
+                  label=blob[int(starts[i]):int(ends[i])].decode("utf-8", errors="replace"), clock=clock,
+                  detector=detector) for i in range(n)]
+
+
+def _live_clocks(f: h5py.File) -> dict[str, ClockEntry]:
+    """Clock entries from the stored time corrections (attributes are not visible to SWMR readers)."""
+    zero = float(f.attrs.get("session_zero_s", 0.0))
+    out: dict[str, ClockEntry] = {}
+    for root in ("streams", "markers"):
+        for name in f.get(root, {}):
+            g = f[root][name]
+            clock = str(g.attrs["clock"])
+            if clock and clock not in out:
+                out[clock] = clock_from_corrections(clock, g["corrections"][()], zero)
+    return out
+
+
+def _non_increasing(t_ds: h5py.Dataset, n: int, block: int = 1 << 16) -> NDArray[np.int64]:
+    """Indices of the samples whose timestamp is not above every earlier one (read block by block)."""
+    drop = []
+    run = -math.inf
+    for i0 in range(0, n, block):
+        t = t_ds[i0:min(n, i0 + block)]
+        prev = np.maximum.accumulate(np.concatenate([[run], t]))[:-1]
+        bad = np.flatnonzero(~(t > prev))
+        if len(bad):
+            drop.append(bad + i0)
+        run = max(run, float(np.nanmax(t))) if np.isfinite(t).any() else run
+    return np.concatenate(drop) if drop else np.zeros(0, dtype=np.int64)
+
+
+class _KeptRows:
+    """Rows of an HDF5 dataset without the dropped ones, read lazily by slice (what `_write_array` needs)."""
+
+    def __init__(self, ds: h5py.Dataset, n: int, drop: NDArray[np.int64]) -> None:
+        self.ds, self.n, self.drop = ds, n, drop
+        self._kept_before_drop = drop - np.arange(len(drop))  # kept rows before each dropped row
+        self.shape = (n - len(drop), *ds.shape[1:])
+
+    def _input(self, o: int) -> int:
+        return o + int(np.searchsorted(self._kept_before_drop, o, side="right"))
+
+    def __getitem__(self, sl: slice) -> NDArray[Any]:
+        o0, o1, _ = sl.indices(self.shape[0])
+        if o1 <= o0:
+            return self.ds[0:0]
+        i0, i1 = self._input(o0), self._input(o1 - 1) + 1
+        rows = self.ds[i0:i1]
+        d = self.drop[(self.drop >= i0) & (self.drop < i1)]
+        return np.delete(rows, d - i0, axis=0) if len(d) else rows
+
+
+def _merge_live_into(f: h5py.File, live: Path, *, overwrite: bool) -> list[str]:
+    """Copy one live file into an open session (inside a transaction), stream by stream and block by block.
+
+    Memory: a few ``CHUNK_TARGET_BYTES`` blocks per stream (plus the indices of dropped samples), never the whole
+    recording.
+    """
+    from fusionlab.exceptions import ValidationError
+
+    names = []
+    with h5py.File(live, "r", libver="latest", swmr=True) as src:
+        started = str(src.attrs.get("created_at", ""))
+        existing = [n for n in src["streams"] if n in f["streams"]]
+        if existing and not overwrite:
+            msg = (f"the session already has stream(s) {', '.join(existing)}; pass overwrite=True "
+                   "(CLI: --overwrite) to replace them.")
+            raise ValidationError(msg)
+        clocks = _live_clocks(src)
+        for entry in clocks.values():
+            if entry.clock not in f["clocks"] or overwrite:
+                _write_clock(f["clocks"], entry)
+        events: list[Event] = []
+        for name in src["streams"]:
+            g = src["streams"][name]
+            a = g.attrs
+            n = int(min(g["time"].shape[0], g["data"].shape[0]))  # the extent, not the attribute (SWMR)
+            drop = _non_increasing(g["time"], n)
+            if len(drop):
+                log.warning("%s: %d samples with non-increasing LSL timestamps dropped", name, len(drop))
+            if name in f["streams"]:
+                del f["streams"][name]
+            out = f["streams"].create_group(name)
+            n_missing = _write_array(out, "data", _KeptRows(g["data"], n, drop), "float64")  # type: ignore[arg-type]
+            _write_array(out, "time", _KeptRows(g["time"], n, drop), "float64")  # type: ignore[arg-type]
+            oa = out.attrs
+            for key in ("modality", "channels", "units", "orig_units", "components", "frame", "clock"):
+                oa[key] = a[key]
+            oa["rate_hz"] = math.nan
+            oa["start_s"] = 0.0
+            oa["n_samples"] = n - len(drop)
+            oa["n_missing"] = n_missing
+            oa["meta"] = _json({**json.loads(a["meta"]), "dropped_non_increasing": len(drop),
+                                "recording_started_at": started, "live_file": live.name})
+            events += _gap_events(name, str(a["clock"]), g["gaps"][()])
+            names.append(name)
+        for name in src.get("markers", ()):
+            events += _marker_events(name, src["markers"][name])
+        if events:
+            add_events(f, events, replace_detector=None)
+        _add_source(f, SourceInfo(path=live.name, sha256="", adapter="lsl", adapter_version=__version__,
+                                  options={"flush_interval_ms": float(src.attrs.get("flush_interval_ms", 0.0))},
+                                  metadata={"recording_started_at": started}))
+    return names
 
 
 def read_live(path: str | os.PathLike[str]) -> Session:
@@ -383,6 +618,11 @@ def read_live(path: str | os.PathLike[str]) -> Session:
             events += _gap_events(name, clock, g["gaps"][()])
             if clock:
                 clocks[clock] = clock_from_corrections(clock, g["corrections"][()], zero)
+        for name in f.get("markers", ()):
+            events += _marker_events(name, f["markers"][name])
+            clock = str(f["markers"][name].attrs["clock"])
+            if clock:
+                clocks[clock] = clock_from_corrections(clock, f["markers"][name]["corrections"][()], zero)
     info = SourceInfo(path=p.name, sha256="", adapter="lsl", adapter_version=__version__,
                       options={"flush_interval_ms": None}, metadata={"recording_started_at": started})
     return Session(streams=tuple(streams), events=tuple(events), clocks=clocks, sources=(info,))
@@ -390,9 +630,12 @@ def read_live(path: str | os.PathLike[str]) -> Session:
 
 def finalize_live(session: str | os.PathLike[str], *, remove_live: bool = True,
                   overwrite: bool = False) -> list[str]:
-    """Merge a session's live recording file into the session with one atomic transaction.
+    """Merge a session's live recording file(s) into the session with one atomic transaction.
 
-    The session file is created when it does not exist. Returns the names of the streams written.
+    Every segment (`live_segments`: ``S01.h5.live``, ``S01.h5.2.live``, ...) is copied block by block (memory
+    does not grow with the recording's length); numeric streams become streams, marker streams events, gaps
+    ``stream_lost`` / ``stream_resumed`` events. The session file is created when it does not exist. Returns the
+    names of the streams written.
 
     Raises
     ------
@@ -401,13 +644,15 @@ def finalize_live(session: str | os.PathLike[str], *, remove_live: bool = True,
     ValidationError
         If the session has streams of the same names already (and ``overwrite`` is False).
     """
-    live = live_path(session)
-    if not live.exists():
-        msg = f"{live}: no live recording file to merge into {session}"
+    segments = live_segments(session)
+    if not segments:
+        msg = f"{live_path(session)}: no live recording file to merge into {session}"
         raise FileNotFoundError(msg)
-    rec = read_live(live)
+    names: list[str] = []
     with transaction(session, create=True) as f:
-        names = write_session_into(f, rec, overwrite=overwrite)
+        for seg in segments:
+            names += _merge_live_into(f, seg, overwrite=overwrite)
     if remove_live:
-        live.unlink()
+        for seg in segments:
+            seg.unlink()
     return names

@@ -7,6 +7,11 @@ the stream gets a NaN row and an open gap, and the others go on. A background ``
 sender come back (same name, type and channel count); a new inlet is opened and the stream resumes in the same
 group, the gap closed with the first new timestamp.
 
+String (marker) streams are recorded too and become events at the merge (``kind="marker"``, ``source="lsl"``,
+the string as label, its LSL timestamp on the sender's clock entry). Streams that appear after the recording
+started (any stream when no names were given, else the named ones not up at the start) are recorded into a new
+live segment file (SWMR cannot add datasets to an open file), merged with the others at the end.
+
 pylsl is imported inside the functions, so ``import fusionlab`` does not need liblsl.
 """
 
@@ -26,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionlab.record._live import LiveStreamSpec, LiveWriter, finalize_live, live_path
+from fusionlab.record._live import LiveStreamSpec, LiveWriter, finalize_live, live_path, segment_path
 
 __all__ = ["LslRecorder", "RecordStats", "find_lsl_streams", "record_lsl"]
 
@@ -64,6 +69,7 @@ def _spec_from_info(info: Any) -> LiveStreamSpec:
         units = [""] * n
     units = [u or "-" for u in units]
     stype = str(info.type())
+    markers = int(info.channel_format()) == 3  # pylsl.cf_string
     meta = {"lsl_name": info.name(), "lsl_type": stype, "lsl_source_id": info.source_id(),
             "lsl_hostname": info.hostname(), "lsl_uid": info.uid(), "lsl_channel_format": int(info.channel_format()),
             "lsl_created_at": float(info.created_at()), "adapter": "lsl",
@@ -71,14 +77,11 @@ def _spec_from_info(info: Any) -> LiveStreamSpec:
     return LiveStreamSpec(name=f"lsl.{_safe(info.name())}", channels=tuple(labels), units=tuple(units),
                           modality=_MODALITY_BY_TYPE.get(stype.lower(), "other"),
                           clock=f"lsl:{_safe(info.source_id() or info.name())}",
-                          nominal_rate_hz=float(info.nominal_srate()), meta=meta)
+                          nominal_rate_hz=float(info.nominal_srate()), meta=meta, markers=markers)
 
 
 def find_lsl_streams(names: Sequence[str] | None = None, *, wait_s: float = 2.0) -> list[Any]:
-    """Numeric LSL streams visible on the network (``pylsl.StreamInfo``), optionally only those named.
-
-    String (marker) streams are skipped with a log message: they are not recorded yet.
-    """
+    """LSL streams visible on the network (``pylsl.StreamInfo``; numeric and string), optionally only those named."""
     import pylsl
 
     deadline = time.monotonic() + wait_s
@@ -86,10 +89,6 @@ def find_lsl_streams(names: Sequence[str] | None = None, *, wait_s: float = 2.0)
     while True:
         for info in pylsl.resolve_streams(wait_time=min(1.0, max(0.1, deadline - time.monotonic()))):
             if names and info.name() not in names:
-                continue
-            if info.channel_format() == pylsl.cf_string:
-                log.warning("LSL stream %r carries strings (markers); string streams are not recorded yet",
-                            info.name())
                 continue
             found.setdefault(info.name(), info)
         if time.monotonic() >= deadline or (names and all(n in found for n in names)):
@@ -117,6 +116,7 @@ class _Source:
     next_correction_s: float = 0.0
     resume_pending: bool = False
     n_corrections: int = 0
+    writer: Any = None
 
 
 class LslRecorder:
@@ -132,12 +132,16 @@ class LslRecorder:
         How often queued samples are written and flushed. A ``kill -9`` loses at most this much.
     correction_interval_s
         How often each inlet's clock offset (``time_correction``) is measured.
+    follow_new
+        Record streams that appear during the recording: ``True`` any stream, a list of names only those,
+        ``False`` none. Each batch of new streams goes to a new live segment (``S01.h5.2.live``, ...).
     """
 
     def __init__(self, session: str | os.PathLike[str], infos: Sequence[Any], *, flush_interval_ms: float = 500.0,
-                 correction_interval_s: float = 5.0) -> None:
+                 correction_interval_s: float = 5.0, follow_new: bool | Sequence[str] = False) -> None:
         self.session = Path(session)
         self.infos = list(infos)
+        self.follow_new = follow_new
         self.flush_interval_ms = flush_interval_ms
         self.correction_interval_s = correction_interval_s
         self._stop = False
@@ -157,7 +161,7 @@ class LslRecorder:
         """Record until `stop`, SIGINT/SIGTERM or ``duration_s``; the live file stays for `finalize_live`."""
         import pylsl
 
-        sources = {}
+        sources: dict[str, _Source] = {}
         for info in self.infos:
             src = _Source(spec=_spec_from_info(info), info=info)
             self._open_inlet(src)
@@ -166,6 +170,9 @@ class LslRecorder:
         writer = LiveWriter(live_path(self.session), [s.spec for s in sources.values()],
                             flush_interval_ms=self.flush_interval_ms)
         writer.session_zero_s = pylsl.local_clock()
+        writers = [writer]
+        for src in sources.values():
+            src.writer = writer
         stats = RecordStats(samples=dict.fromkeys(sources, 0), gaps=dict.fromkeys(sources, 0))
         resolver = pylsl.ContinuousResolver(forget_after=2.0)
         previous = {}
@@ -174,7 +181,8 @@ class LslRecorder:
                 previous[sig] = signal.signal(sig, lambda *_: self.stop())
         t_start = time.monotonic()
         try:
-            with writer:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(writer)
                 next_flush = time.monotonic() + self.flush_interval_ms / 1000.0
                 next_resolve = time.monotonic() + 1.0
                 while not self._stop:
@@ -182,16 +190,17 @@ class LslRecorder:
                     if duration_s is not None and now - t_start >= duration_s:
                         break
                     got = 0
-                    for name, src in sources.items():
+                    for name, src in list(sources.items()):
                         if src.lost:
                             continue
+                        writer = src.writer
                         try:
-                            data, ts = src.inlet.pull_chunk(timeout=0.0, max_samples=4096, as_numpy=True)
+                            data, ts = self._pull(src, 4096)
                             if len(ts):
                                 if src.resume_pending:
                                     writer.mark_resumed(name, float(ts[0]))
                                     src.resume_pending = False
-                                writer.append(name, ts, np.asarray(data, dtype=np.float64))
+                                self._store(src, ts, data)
                                 src.last_time_s = float(ts[-1])
                                 stats.samples[name] += len(ts)
                                 got += len(ts)
@@ -210,11 +219,26 @@ class LslRecorder:
                             src.lost, src.inlet = True, None
                             stats.gaps[name] += 1
                             src.resume_pending = True
-                    if now >= next_resolve and any(s.lost for s in sources.values()):
+                    if now >= next_resolve and (self.follow_new or any(s.lost for s in sources.values())):
                         next_resolve = now + 0.5
                         self._pick_up(resolver, sources)
+                        new = self._new_streams(resolver, sources)
+                        if new:
+                            seg = LiveWriter(segment_path(self.session, len(writers) + 1), [s.spec for s in new],
+                                             flush_interval_ms=self.flush_interval_ms)
+                            seg.session_zero_s = writers[0].session_zero_s
+                            stack.enter_context(seg)
+                            writers.append(seg)
+                            for src in new:
+                                src.writer = seg
+                                sources[src.spec.name] = src
+                                stats.samples[src.spec.name] = 0
+                                stats.gaps[src.spec.name] = 0
+                            log.warning("new LSL stream(s) %s recorded into %s", ", ".join(s.spec.name for s in new),
+                                        seg.path.name)
                     if now >= next_flush:
-                        writer.flush()
+                        for w in writers:
+                            w.flush()
                         stats.flushes += 1
                         next_flush = now + self.flush_interval_ms / 1000.0
                         if on_flush is not None:
@@ -225,10 +249,10 @@ class LslRecorder:
                 for name, src in sources.items():
                     if src.inlet is not None:
                         try:
-                            data, ts = src.inlet.pull_chunk(timeout=0.0, max_samples=100000, as_numpy=True)
+                            data, ts = self._pull(src, 100000)
                         except pylsl.util.LostError:
                             continue
-                        writer.append(name, ts, np.asarray(data, dtype=np.float64))
+                        self._store(src, ts, data)
                         stats.samples[name] += len(ts)
                 stats.flushes += 1
         finally:
@@ -236,6 +260,42 @@ class LslRecorder:
                 signal.signal(sig, handler)
             stats.duration_s = time.monotonic() - t_start
         return stats
+
+    @staticmethod
+    def _pull(src: _Source, max_samples: int) -> tuple[Any, Any]:
+        if src.spec.markers:  # strings: lists of decoded str
+            return src.inlet.pull_chunk(timeout=0.0, max_samples=max_samples, as_numpy=False)
+        return src.inlet.pull_chunk(timeout=0.0, max_samples=max_samples, as_numpy=True)
+
+    @staticmethod
+    def _store(src: _Source, ts: Any, data: Any) -> None:
+        if not len(ts):
+            return
+        if src.spec.markers:
+            src.writer.append_markers(src.spec.name, ts, [" | ".join(str(v) for v in row) for row in data])
+        else:
+            src.writer.append(src.spec.name, ts, np.asarray(data, dtype=np.float64))
+
+    def _new_streams(self, resolver: Any, sources: dict[str, _Source]) -> list[_Source]:
+        """Streams visible now that are not recorded yet (and wanted), with their inlets open."""
+        known = {s.info.name() for s in sources.values()}
+        out = []
+        for info in resolver.results():
+            name = info.name()
+            if name in known or (not isinstance(self.follow_new, bool) and name not in self.follow_new):
+                continue
+            src = _Source(spec=_spec_from_info(info), info=info)
+            try:
+                self._open_inlet(src)
+                src.spec = _spec_from_info(src.inlet.info(timeout=5.0))
+            except Exception as e:
+                log.info("new LSL stream %s visible but not reachable yet (%s)", name, e)
+                continue
+            if src.spec.name in sources:
+                continue
+            known.add(name)
+            out.append(src)
+        return out
 
     def _pick_up(self, resolver: Any, sources: dict[str, _Source]) -> None:
         """Reopen lost streams that are visible again (same name, type and channel count)."""
@@ -256,8 +316,11 @@ class LslRecorder:
 
 def record_lsl(session: str | os.PathLike[str], names: Sequence[str] | None = None, *, wait_s: float = 2.0,
                flush_interval_ms: float = 500.0, duration_s: float | None = None, finalize: bool = True,
-               overwrite: bool = False) -> RecordStats:
+               overwrite: bool = False, allow_late: bool = False) -> RecordStats:
     """Find LSL streams, record them until Ctrl-C / SIGTERM (or ``duration_s``), then merge into ``session``.
+
+    Without ``names``, every stream is recorded, also those that appear later. With ``names``, all must be up at
+    the start unless ``allow_late`` (the missing ones are then recorded when they appear).
 
     Raises
     ------
@@ -266,12 +329,15 @@ def record_lsl(session: str | os.PathLike[str], names: Sequence[str] | None = No
     """
     infos = find_lsl_streams(names, wait_s=wait_s)
     missing = sorted(set(names or ()) - {i.name() for i in infos})
+    if allow_late and names and infos:
+        missing = []
     if not infos or missing:
-        what = f"the stream(s) {', '.join(missing)}" if missing else "any numeric LSL stream"
+        what = f"the stream(s) {', '.join(missing)}" if missing else "any LSL stream"
         msg = (f"could not find {what} within {wait_s:g} s. Check that the senders run and are on the same "
                "network (and that no firewall blocks UDP multicast), or wait longer with --wait-s.")
         raise LookupError(msg)
-    rec = LslRecorder(session, infos, flush_interval_ms=flush_interval_ms)
+    follow: bool | list[str] = True if not names else (list(names) if allow_late else False)
+    rec = LslRecorder(session, infos, flush_interval_ms=flush_interval_ms, follow_new=follow)
     stats = rec.run(duration_s=duration_s)
     if finalize:
         finalize_live(session, overwrite=overwrite)

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fusionlab.viewer._data import PoseTrack, Track, VideoFrames, ViewerData, find_video
+from fusionlab.viewer._data import MinMaxPyramid, PoseTrack, Track, VideoFrames, ViewerData, find_video
 
-__all__ = ["PoseTrack", "Track", "VideoFrames", "ViewerData", "find_video", "make_window", "show"]
+__all__ = ["MinMaxPyramid", "PoseTrack", "Track", "VideoFrames", "ViewerData", "find_video", "make_window", "show"]
 
 
 def make_window(path: str | os.PathLike[str], *, live: bool = False, **kwargs: Any) -> Any:

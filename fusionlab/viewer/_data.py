@@ -5,13 +5,15 @@
 * `VideoFrames`: decodes the frame on display at a time from the source video (PyAV, presentation timestamps).
 * `PoseTrack`: the 33 image landmarks of a ``video_pose`` stream, per frame.
 
-The viewer owns no processing: it maps times through the session's clock entries and reads; display
-downsampling (min/max per pixel) is done by pyqtgraph at draw time.
+The viewer owns no processing: it maps times through the session's clock entries and reads. Display downsampling
+uses `MinMaxPyramid` (built once per track, at its first display): any visible window at any zoom is drawn from
+O(pixels) points that keep every extreme.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from numpy.typing import NDArray
 
 from fusionlab.persist import SessionReader, open_session
 
-__all__ = ["PoseTrack", "Track", "VideoFrames", "ViewerData", "find_video"]
+__all__ = ["MinMaxPyramid", "PoseTrack", "Track", "VideoFrames", "ViewerData", "find_video"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,82 @@ class Track:
     time_s: NDArray[np.float64]
     values: NDArray[np.float64]
     band_sd: NDArray[np.float64] | None = None
+    _pyramid: MinMaxPyramid | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def pyramid(self) -> MinMaxPyramid:
+        """The min/max pyramid of this track (built at first use, then kept; rebuilt if the data were replaced)."""
+        if self._pyramid is None or self._pyramid.time_s is not self.time_s or self._pyramid.values is not self.values:
+            self._pyramid = MinMaxPyramid(self.time_s, self.values)
+        return self._pyramid
+
+
+class MinMaxPyramid:
+    """Min/max pyramid of one curve, for display at any zoom from O(pixels) points.
+
+    Level 0 is the samples themselves; level ``k`` (k >= 1) holds, for every bucket of ``2**k`` consecutive
+    samples, the minimum and the maximum (NaN ignored; NaN only when the whole bucket is NaN), built pairwise from
+    level ``k - 1`` (total extra memory: 2 x the samples). `view` picks the coarsest level that still gives at
+    least one bucket per pixel column and returns each bucket as two points (min then max) at the time of its
+    first sample, so every extreme of the data in view is drawn and a window at any zoom costs
+    ``O(pixels)`` points to slice and draw instead of ``O(samples)``.
+    """
+
+    MIN_BUCKETS = 64  # stop when a level would have fewer buckets than this
+
+    def __init__(self, time_s: NDArray[np.float64], values: NDArray[np.float64]) -> None:
+        self.time_s = time_s
+        self.values = values
+        self.mins: list[NDArray[np.float64]] = [np.asarray(values, dtype=np.float64)]
+        self.maxs: list[NDArray[np.float64]] = [self.mins[0]]
+        lo = hi = self.mins[0]
+        with np.errstate(invalid="ignore"):
+            while len(lo) >= 2 * self.MIN_BUCKETS:
+                m = len(lo) // 2
+                odd = len(lo) % 2
+                nlo = np.fmin(lo[0:2 * m:2], lo[1:2 * m:2])
+                nhi = np.fmax(hi[0:2 * m:2], hi[1:2 * m:2])
+                if odd:  # the last, partial bucket
+                    nlo = np.append(nlo, lo[-1])
+                    nhi = np.append(nhi, hi[-1])
+                lo, hi = nlo, nhi
+                self.mins.append(lo)
+                self.maxs.append(hi)
+
+    @property
+    def n_levels(self) -> int:
+        """Number of levels (level 0 = the samples)."""
+        return len(self.mins)
+
+    def level_for(self, n_samples: int, n_pixels: int) -> int:
+        """The coarsest level with at least ``n_pixels`` buckets over ``n_samples`` samples (0: draw samples)."""
+        if n_samples <= 2 * max(1, n_pixels):
+            return 0
+        k = math.floor(math.log2(n_samples / max(1, n_pixels)))
+        return int(min(max(k, 0), self.n_levels - 1))
+
+    def view(self, t0: float, t1: float, n_pixels: int, *, level: int | None = None
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+        """Points to draw ``[t0, t1]`` on ``n_pixels`` columns: ``(t, y, level)``.
+
+        Includes one sample (bucket) beyond each end so the curve reaches the edges. At level 0 these are the
+        samples themselves; at level k, two points (min, max) per bucket.
+        """
+        t = self.time_s
+        i0 = max(0, int(np.searchsorted(t, t0, side="left")) - 1)
+        i1 = min(len(t), int(np.searchsorted(t, t1, side="right")) + 1)
+        if level is None:
+            level = self.level_for(i1 - i0, n_pixels)
+        if level == 0:
+            return t[i0:i1], self.mins[0][i0:i1], 0
+        b = 1 << level
+        j0, j1 = i0 // b, min(len(self.mins[level]), -(-i1 // b))
+        tb = t[j0 * b:j1 * b:b]
+        x = np.repeat(tb, 2)
+        y = np.empty(2 * len(tb))
+        y[0::2] = self.mins[level][j0:j1]
+        y[1::2] = self.maxs[level][j0:j1]
+        return x, y, level
 
 
 @dataclass
@@ -156,7 +234,8 @@ class ViewerData:
 
     def _read_events(self, r: SessionReader) -> None:
         for e in r.events():
-            self.events.setdefault(e.source, []).append((e.time_s, f"{e.side} {e.kind}".strip()))
+            text = e.label if e.kind == "marker" else f"{e.side} {e.kind}".strip()
+            self.events.setdefault(e.source, []).append((e.time_s, text))
 
     def _read_fused(self) -> None:
         if self.path.name.endswith(".live"):

@@ -30,6 +30,7 @@ CURSOR_RGB = (255, 215, 0)
 POSE_RGB = (0, 255, 0)
 DEFAULT_CHANNELS_PER_STREAM = 4
 PLAY_INTERVAL_MS = 15
+DOWNSAMPLE_MODES = ("pyramid", "pyqtgraph", "none")
 
 
 class ViewerWindow(QtWidgets.QMainWindow):
@@ -42,22 +43,42 @@ class ViewerWindow(QtWidgets.QMainWindow):
     window_s
         Width of the visible time window (s); zoom changes it.
     downsample
-        Display downsampling: pyqtgraph draws only the visible samples (clip to view) and at most two per pixel
-        column (min/max "peak" method). False draws every sample (for comparison in the benchmark).
+        Display downsampling. ``"pyramid"`` (default, also ``True``): each curve is drawn from its precomputed
+        min/max pyramid (`fusionlab.viewer.MinMaxPyramid`) at the level giving 1-2 buckets per pixel column, for
+        the visible window plus half a window on each side; the curve data change only when the view leaves that
+        span or the zoom changes level, so while playing most redraws only move the cursor and the video.
+        ``"pyqtgraph"``: pyqtgraph's clip-to-view + auto-downsampling ("peak"), recomputed from the samples at
+        every scroll. ``"none"`` (also ``False``): every sample is drawn (for comparison in the benchmark).
+    follow
+        How the view follows the cursor: ``"scroll"`` (default) keeps the cursor in the middle, every plot scrolls
+        at every redraw; ``"page"`` keeps the window fixed while the cursor crosses it and turns the page (the
+        cursor back at 10 % of the window) when it reaches the right edge, so most redraws only move the cursor
+        and the video.
     visible
         Track keys shown at start; None shows the first `DEFAULT_CHANNELS_PER_STREAM` channels of each stream
         and every fused signal.
     """
 
-    def __init__(self, data: ViewerData, *, window_s: float = 5.0, downsample: bool = True,
-                 visible: list[str] | None = None) -> None:
+    def __init__(self, data: ViewerData, *, window_s: float = 5.0, downsample: bool | str = "pyramid",
+                 visible: list[str] | None = None, follow: str = "scroll") -> None:
         super().__init__()
         self.data = data
         self.window_s = window_s
-        self.downsample = downsample
+        mode = {True: "pyramid", False: "none"}.get(downsample, downsample) if isinstance(downsample, bool) \
+            else str(downsample)
+        if mode not in DOWNSAMPLE_MODES:
+            msg = f"downsample must be one of {', '.join(DOWNSAMPLE_MODES)}, got {downsample!r}"
+            raise ValueError(msg)
+        self.downsample = mode
+        self._loaded: dict[str, tuple[float, float, int]] = {}  # pyramid mode: key -> (t0, t1, level) drawn
+        self.n_curve_updates = 0
         self.time_s = data.t_min_s
         self.speed = 1.0
         self.playing = False
+        if follow not in ("scroll", "page"):
+            msg = f"follow must be 'scroll' or 'page', got {follow!r}"
+            raise ValueError(msg)
+        self.follow_mode = follow
         self.follow = True
         self._play_wall0 = 0.0
         self._play_t0 = 0.0
@@ -182,6 +203,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.curves.clear()
         self.bands.clear()
         self.cursors.clear()
+        self._loaded.clear()
         master: pg.PlotItem | None = None
         row = 0
         for group in self.data.groups():
@@ -196,8 +218,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
             p.hideAxis("bottom")
             p.getAxis("left").setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             p.getAxis("left").setWidth(70)
-            p.setClipToView(self.downsample)
-            p.setDownsampling(auto=self.downsample, mode="peak")
+            auto = self.downsample == "pyqtgraph"
+            p.setClipToView(auto)
+            p.setDownsampling(auto=auto, mode="peak")
             legend = p.addLegend(offset=(5, 5), labelTextSize="7pt")
             legend.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             for i, tr in enumerate(tracks):
@@ -208,9 +231,21 @@ class ViewerWindow(QtWidgets.QMainWindow):
                     band = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(*color, 60))
                     p.addItem(band)
                     self.bands[tr.key] = band
-                curve = p.plot(tr.time_s, tr.values, pen=pg.mkPen(color, width=1), name=tr.label,
-                               connect="finite")
+                if self.downsample == "pyramid":  # data set by _update_curves for the view
+                    curve = p.plot([], [], pen=pg.mkPen(color, width=1), name=tr.label, connect="finite")
+                else:
+                    curve = p.plot(tr.time_s, tr.values, pen=pg.mkPen(color, width=1), name=tr.label,
+                                   connect="finite")
                 self.curves[tr.key] = curve
+            # a fixed y range from the data (no auto-range at every scroll or curve update)
+            lo = [float(np.nanmin(tr.pyramid.mins[-1])) for tr in tracks if len(tr.values)]
+            hi = [float(np.nanmax(tr.pyramid.maxs[-1])) for tr in tracks if len(tr.values)]
+            lo_f, hi_f = [v for v in lo if math.isfinite(v)], [v for v in hi if math.isfinite(v)]
+            if lo_f and hi_f:
+                y0, y1 = min(lo_f), max(hi_f)
+                pad = 0.05 * (y1 - y0) if y1 > y0 else 0.5
+                p.setYRange(y0 - pad, y1 + pad, padding=0)
+            p.enableAutoRange(x=False, y=False)
             self._add_cursor(p)
             if master is None:
                 master = p
@@ -243,6 +278,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self._master = master
         if master is not None:
             master.sigXRangeChanged.connect(self._on_range_changed)
+            master.vb.sigResized.connect(self._on_resized)
 
     def _add_cursor(self, p: pg.PlotItem) -> None:
         line = pg.InfiniteLine(pos=self.time_s, angle=90, movable=True, pen=pg.mkPen(CURSOR_RGB, width=2))
@@ -261,7 +297,16 @@ class ViewerWindow(QtWidgets.QMainWindow):
                 c.setValue(t_s)
                 c.blockSignals(False)
         if scroll and self.follow and self._master is not None:
-            self._master.setXRange(t_s - self.window_s / 2, t_s + self.window_s / 2, padding=0)
+            if self.follow_mode == "scroll":
+                self._master.setXRange(t_s - self.window_s / 2, t_s + self.window_s / 2, padding=0)
+            else:
+                x0, x1 = self._master.vb.viewRange()[0]
+                if not (x0 <= t_s <= x1) or abs((x1 - x0) - self.window_s) > 1e-9 * max(1.0, self.window_s):
+                    x0 = t_s - 0.1 * self.window_s
+                    self._master.setXRange(x0, x0 + self.window_s, padding=0)
+        if self._master is not None:
+            x0, x1 = self._master.vb.viewRange()[0]
+            self._update_curves(float(x0), float(x1))
         self._update_video()
         span = self.data.t_max_s - self.data.t_min_s
         self.slider.blockSignals(True)
@@ -353,13 +398,44 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def _on_slider(self, value: int) -> None:
         self.scrub(value / 10000.0)
 
+    def _update_curves(self, t0: float, t1: float) -> None:
+        """Pyramid mode: give each curve the points of ``[t0, t1]`` (plus half a window each side) if it lacks them.
+
+        A curve keeps its data while the view stays inside the span it was given and the zoom needs the same
+        pyramid level, so scrolling while playing changes no curve data most of the time.
+        """
+        if self.downsample != "pyramid" or t1 <= t0 or self._master is None:
+            return
+        n_px = max(100, int(self._master.vb.width()))
+        margin = 0.5 * (t1 - t0)
+        for key, curve in self.curves.items():
+            tr = self.data.track(key)
+            pyr = tr.pyramid
+            t = tr.time_s
+            n_in_view = int(np.searchsorted(t, t1, side="right") - np.searchsorted(t, t0, side="left"))
+            level = pyr.level_for(n_in_view, n_px)
+            got = self._loaded.get(key)
+            if got is not None and got[2] == level and got[0] <= t0 and t1 <= got[1]:
+                continue
+            x, y, level = pyr.view(t0 - margin, t1 + margin, n_px, level=level)
+            curve.setData(x, y, connect="finite")
+            self._loaded[key] = (t0 - margin, t1 + margin, level)
+            self.n_curve_updates += 1
+
     def _on_range_changed(self, _vb: Any, rng: tuple[float, float]) -> None:
+        self._update_curves(float(rng[0]), float(rng[1]))
         width = float(rng[1] - rng[0])
         if width > 0 and abs(width - self.window_s) > 1e-9 * max(1.0, width):
             self.window_s = width
             self.zoom_box.blockSignals(True)
             self.zoom_box.setValue(width)
             self.zoom_box.blockSignals(False)
+
+    def _on_resized(self, *_: Any) -> None:
+        self._loaded.clear()  # the pixel width changed: the pyramid level may change
+        if self._master is not None:
+            x0, x1 = self._master.vb.viewRange()[0]
+            self._update_curves(float(x0), float(x1))
 
     def _on_tree_changed(self, item: QtWidgets.QTreeWidgetItem, _col: int) -> None:
         key = item.data(0, QtCore.Qt.ItemDataRole.UserRole)
@@ -427,7 +503,8 @@ class LiveViewerWindow(ViewerWindow):
                 for tr in self.data.tracks:
                     if tr.key == key:
                         tr.time_s, tr.values = t, s.data[:, ci]
-                        if key in self.curves:
+                        self._loaded.pop(key, None)  # pyramid mode: rebuilt from the new data at next update
+                        if key in self.curves and self.downsample != "pyramid":
                             self.curves[key].setData(t, tr.values)
             if len(t):
                 t_end = max(t_end, float(t[-1]))
