@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from fusionlab.fusion._conflicts import (WindowFlag, autocorrelation, effective_dof, find_conflicts,
-                                         merge_windows, rate_change_flags, span_p_value)
+                                         merge_windows, slope_change_flags, span_p_value)
 from fusionlab.fusion._kalman import KalmanOutput, kalman_smooth
 from fusionlab.fusion._noise import estimate_noise
 from fusionlab.fusion.base import Conflict, FusedSignal, FusionResult, NothingToFuse
@@ -62,13 +62,12 @@ _INCL_EVERY_S = 0.1  # tilt taken every 0.1 s: its error (the segment's accelera
 NOISE_FLOOR: dict[str, float] = {"markers": math.radians(1.0), "video": math.radians(2.0), "imu_rate": 0.003,
                                  "imu_incl": math.radians(1.0)}
 _FLOOR_ROWS = (NOISE_FLOOR["markers"], NOISE_FLOOR["video"], NOISE_FLOOR["imu_rate"], NOISE_FLOOR["imu_incl"])
-# the gyro bias-step test (`_drift_flags`): window length (s), and the SD (rad) of the difference between the
-# integrated gyro joint rate and the sagittal joint angle that no modality's noise explains (the gyroscopes measure
-# rotation about each segment's own medio-lateral axis, the sagittal angle is a projection): the detrended
-# difference has an SD of 1.1-1.4 deg on the simulated walks (clean, against the true angle), gait-periodic, so
-# windows shorter than a stride see it as a rate error
-_DRIFT_WINDOW_S = 1.0
-_GYRO_KINEMATIC_SD_RAD = math.radians(1.0)
+# the gyro bias-step test (`_bias_step_flags`): reference before each candidate change time (s; at most, at
+# least), how far after it the prediction is tested (s), candidate spacing (s)
+_BIAS_REF_S = 2.0
+_BIAS_MIN_REF_S = 1.0
+_BIAS_HORIZON_S = 0.5
+_BIAS_STEP_S = 0.05
 _MIN_CLOCK_ERROR_S = 0.010  # a fitted lag below this is not reported (a third of a 30 fps frame)
 _OUTLIER_SD = 4.0  # residuals beyond this many robust SDs are left out of the second noise fit
 # starting levels for EM (the fitted levels do not depend on them much; see docs/fusion-angles.md)
@@ -104,6 +103,8 @@ class AngleInputs:
     bias_sd : float, rad/s; prior SD of the joint-rate bias
     slope_sd : (C,) float, rad/s; prior SD of the rate of the video's slowly varying (perspective) offset
     offset_sd : (C,) float, rad; prior SD of the video's constant offset (after `video_offset` is removed)
+    gyro_xy : (C, T, 4) float, rad/s; the gyroscopes' x and y axes (distal, then proximal segment), NaN = none:
+        nuisance regressors of the bias-step test (`_bias_step_flags`), not fused (set by `angle_inputs`)
     """
 
     def __init__(self, times: NDArray[np.float64], channels: list[str], z: NDArray[np.float64],
@@ -256,9 +257,11 @@ def _video_angles(s: Stream) -> tuple[dict[str, NDArray[np.float64]], dict[str, 
     return ang, var
 
 
-def _imu_segment(s: Stream) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]] | None:
-    """(placement, sagittal gyro rate (rad/s), sagittal tilt (rad), dynamic ratio | |f| - g | / g) of an IMU stream
-    whose sensor frame is the segment frame (x anterior, y proximal (foot: up), z to the right).
+def _imu_segment(s: Stream) -> tuple[str, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                                     NDArray[np.float64]] | None:
+    """(placement, sagittal gyro rate (rad/s), sagittal tilt (rad), dynamic ratio | |f| - g | / g, the other two
+    gyro axes ``(n, 2)`` (x, y; rad/s; NaN for a one-axis gyro)) of an IMU stream whose sensor frame is the segment
+    frame (x anterior, y proximal (foot: up), z to the right).
 
     Tilt from the specific force f (sensor frame): at rest f = g up, so the segment angle from straight down
     (positive distal-anterior; foot: pitch from level, toe up positive) is ``atan2(f_x, f_y)``. NaN without ``acc``.
@@ -270,6 +273,7 @@ def _imu_segment(s: Stream) -> tuple[str, NDArray[np.float64], NDArray[np.float6
         return None
     g = np.asarray(s.channel("gyr"), dtype=np.float64)
     gz = g[:, 2] if g.ndim == 2 else g
+    gxy = g[:, :2] if g.ndim == 2 and g.shape[1] == 3 else np.full((len(gz), 2), np.nan)
     tilt = np.full(len(gz), np.nan)
     dyn = np.full(len(gz), np.nan)
     if "acc" in s.channels:
@@ -277,7 +281,7 @@ def _imu_segment(s: Stream) -> tuple[str, NDArray[np.float64], NDArray[np.float6
         if a.ndim == 2 and a.shape[1] == 3:
             tilt = np.arctan2(a[:, 0], a[:, 1])
             dyn = np.abs(np.linalg.norm(a, axis=1) - GRAVITY_MS2) / GRAVITY_MS2
-    return placement, gz, tilt, dyn
+    return placement, gz, tilt, dyn, gxy
 
 
 def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
@@ -365,6 +369,9 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     C, T = len(channels), len(grid)
     z = np.full((C, T, 4), np.nan)
     r = np.full((C, T, 4), np.nan)
+    # the gyroscopes' other axes (x, y of the distal, then the proximal segment): nuisance regressors of the
+    # bias-step test (`_bias_step_flags`), not fused
+    gyro_xy = np.full((C, T, 4), np.nan)
     every = max(1, round(_INCL_EVERY_S / dt))
     offset = np.zeros(C)
     for c, ch in enumerate(channels):
@@ -382,8 +389,11 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             r[c, k[keep], 1] = vv[keep] * _R0_VIDEO_PX ** 2
         dist, prox = _IMU_SEGMENTS.get(j, (None, None))
         if f"{side}_{dist}" in gyro and f"{side}_{prox}" in gyro:
-            tg, gd, ad, dd = gyro[f"{side}_{dist}"]
-            tp, gp, ap, dp = gyro[f"{side}_{prox}"]
+            tg, gd, ad, dd, xyd = gyro[f"{side}_{dist}"]
+            tp, gp, ap, dp, xyp = gyro[f"{side}_{prox}"]
+            for i in range(2):
+                gyro_xy[c, :, i] = _interp_gaps(grid, tg, xyd[:, i], 3 * dt)
+                gyro_xy[c, :, 2 + i] = _interp_gaps(grid, tp, xyp[:, i], 3 * dt)
             rate = _interp_gaps(grid, tg, gd, 3 * dt) - _interp_gaps(grid, tp, gp, 3 * dt)
             z[c, :, 2] = rate
             r[c, np.isfinite(rate), 2] = _R0_GYRO_RAD_S ** 2
@@ -417,6 +427,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     inp.t_centre = t_centre if math.isfinite(t_centre) else float(grid[0])
     inp.offset_mean = offset_mean
     inp.reference_modalities = refs
+    inp.gyro_xy = gyro_xy
     return inp
 
 
@@ -539,24 +550,33 @@ def _rate_integral(t: NDArray[np.float64], rate: NDArray[np.float64]) -> NDArray
     return out
 
 
-def _drift_flags(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], Q: NDArray[np.float64],
-                 ref: KalmanOutput, c: int, window_s: float, alpha: float) -> list[WindowFlag]:
-    """A step of the gyro's joint-rate bias, in the angle domain: ``D = integral of the IMU rate - the others'
-    smoothed angle`` (``ref``: the run without the IMU); per window, D's mean rate against that of the 2 s before
-    (`fusionlab.fusion._conflicts.rate_change_flags`). A 0.3 rad/s step is 8.6 deg over 0.5 s, against the
-    others' angle SD of a few tenths of a degree with markers."""
+def _bias_step_flags(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], ref: KalmanOutput, c: int,
+                     alpha: float) -> list[WindowFlag]:
+    """A step of the gyro's joint-rate bias, in the angle domain, sequentially
+    (`fusionlab.fusion._conflicts.slope_change_flags`): ``D = integral of the IMU joint rate - the others' smoothed
+    angle`` (``ref``: the run without the IMU) is predicted from the ``_BIAS_REF_S`` before each candidate time by
+    a line plus the integrals of the gyroscopes' two other axes (x, y of both segments), and its prediction error
+    up to ``_BIAS_HORIZON_S`` after it is tested against the spread of that fit (estimated on the reference, per
+    candidate time: no hand-set level).
+
+    Why the other axes: the gyroscope measures rotation about the segment's own medio-lateral axis, the sagittal
+    angle is a projection; to first order (small out-of-plane angles, which change slowly) their difference is a
+    linear mix of the rotation about the other two axes. With it, the clean prediction residual is 0.1-0.4 deg SD
+    on the simulated walks (a line alone: 0.7-1.5 deg, gait-periodic); a 0.3 rad/s step is 8.6 deg in 0.5 s."""
     rate = z[c, :, 2]
-    if not np.isfinite(rate).any() or not np.isfinite(ref.x_smoothed[c, :, 0]).any():
+    theta = ref.x_smoothed[c, :, 0]
+    if not np.isfinite(rate).any() or not np.isfinite(theta).any():
         return []
     t = inp.times
     dt = float(np.median(np.diff(t)))
-    d = _rate_integral(t, rate) - ref.x_smoothed[c, :, 0]
+    d = _rate_integral(t, rate) - theta
+    xy = inp.gyro_xy[c]
+    have = [i for i in range(xy.shape[1]) if np.isfinite(xy[:, i]).any()]
+    reg = (np.column_stack([_rate_integral(t, xy[:, i]) for i in have]) if have else np.zeros((len(t), 0)))
     white = _finite_median(R[c, :, 2][np.isfinite(rate)]) * dt
-    # the others' angle variance plus the kinematic mismatch of the integrated gyro against the sagittal angle
-    var = ref.P_smoothed[c, :, 0, 0] + _GYRO_KINEMATIC_SD_RAD ** 2
-    return rate_change_flags(t, d, var, modality="imu:drift", window_s=max(window_s, _DRIFT_WINDOW_S),
-                             step_s=window_s / 2, ref_s=2.0, white_var=white, drift_var=float(Q[c, 3, 3]) / dt,
-                             alpha=alpha)
+    return slope_change_flags(t, d, reg, ref.P_smoothed[c, :, 0, 0], modality="imu:step", ref_s=_BIAS_REF_S,
+                              min_ref_s=_BIAS_MIN_REF_S, horizon_s=_BIAS_HORIZON_S, step_s=_BIAS_STEP_S,
+                              white_var=white, alpha=alpha)
 
 
 def _swap_llr(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], ref: KalmanOutput, c: int,
@@ -722,7 +742,7 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
         here = [m for m in present if np.isfinite(z[c, :, list(_MEAS[m])]).any()]
         if len(here) < 2:
             continue
-        drift = _drift_flags(inp, z, R, Q, loo["imu"], c, window_s, alpha) if "imu" in here else []
+        drift = _bias_step_flags(inp, z, R, loo["imu"], c, alpha) if "imu" in here else []
         res: dict[str, NDArray[np.float64]] = {}
         var: dict[str, NDArray[np.float64]] = {}
         lags: dict[str, tuple[float, float]] = {}
@@ -740,9 +760,21 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                 # and without the IMU it holds nothing of the IMU's faults)
                 xr, Pr = (xs, Ps) if j == 2 else (xf, Pf)
                 res[_ROW_NAME[j]], var[_ROW_NAME[j]] = _row_residual(inp, z, R, xr, Pr, c, j, window_s)
+        # pairwise consistency (three modalities): each modality's main row against each other modality alone;
+        # the culprit is the one whose exclusion leaves the others consistent (e.g. after a gyro bias step the
+        # markers' leave-one-out residual drifts with the IMU, but the markers agree with the video alone)
+        pairs: dict[tuple[str, str], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+        if len(here) >= 3 and alone:
+            for a_mod in here:
+                j = _MEAS[a_mod][0]
+                for b_mod in here:
+                    if b_mod != a_mod:
+                        ob = alone[b_mod]
+                        xr, Pr = (ob.x_smoothed, ob.P_smoothed) if j == 2 else (ob.x_filtered, ob.P_filtered)
+                        pairs[(a_mod, b_mod)] = _row_residual(inp, z, R, xr, Pr, c, j, window_s)
         found = find_conflicts(t, res, var, quantity=quantity, unit="rad (imu rate: rad/s)", window_s=window_s,
                                alpha=alpha, n_modalities=len(here), method="leave-one-out, forward filter",
-                               flags=drift)
+                               flags=drift, pairs=pairs or None)
         for cf in found:
             names = sorted({n.split(":")[0] for n in cf.modality.split("|")})
             ev = dict(cf.evidence)

@@ -25,6 +25,10 @@ excess (``-log10 p``) is named. When the group's two strongest flags are within 
 other, or when only two modalities measure the quantity (then "which one is wrong" is not decidable from the
 data), both are named, sorted, joined by ``|`` (``"imu|video"``).
 
+Further tests of one specific explanation, whose flags are passed to `find_conflicts` as ``flags``:
+`slope_change_flags` (sequential: a change in the slope of an integrated residual beyond what a per-candidate
+reference fit with nuisance regressors predicts; needs only ``horizon_s`` of data after the change).
+
 Severity from the p-value of the strongest window: ``low`` (p >= 1e-6), ``medium`` (1e-10 <= p < 1e-6),
 ``high`` (p < 1e-10). ``score`` is ``-log10 p`` of that window.
 """
@@ -41,8 +45,8 @@ from scipy import stats
 
 from fusionlab.fusion.base import Conflict
 
-__all__ = ["WindowFlag", "autocorrelation", "effective_dof", "find_conflicts", "merge_windows", "rate_change_flags",
-           "span_p_value", "window_flags"]
+__all__ = ["WindowFlag", "autocorrelation", "effective_dof", "find_conflicts", "merge_windows",
+           "slope_change_flags", "span_p_value", "window_flags"]
 
 SEVERITY_P = (("high", 1e-10), ("medium", 1e-6), ("low", 1.0))
 
@@ -60,6 +64,7 @@ class WindowFlag:
     n: int
     rms_normalised: float
     median_residual: float
+    detected_s: float = math.nan  # sequential tests: when the data first showed it (s), else NaN
 
 
 def autocorrelation(e: NDArray[np.float64], max_lag: int) -> NDArray[np.float64]:
@@ -196,57 +201,86 @@ def merge_windows(windows: list[tuple[float, float, float, float, float, int]], 
     return out
 
 
-def rate_change_flags(times: NDArray[np.float64], integral: NDArray[np.float64], variance: NDArray[np.float64], *,
-                      modality: str, window_s: float = 0.5, step_s: float | None = None, ref_s: float = 2.0,
-                      white_var: float = 0.0, drift_var: float = 0.0, alpha: float = 1e-5) -> list[WindowFlag]:
-    """Test for a step in the mean of a residual, on its running integral ``D`` (e.g. the integrated gyro rate
-    minus the other modalities' angle): per window ``[a, b)``, the mean rate ``(D(b) - D(a)) / T`` against the
-    mean rate over the ``ref_s`` before ``a``, ``u = rate_window - rate_ref``. Windows with less than half a window
-    before them are not tested (a reference after the window would contain a later change and flag it early).
-    ``D`` must be continuous: a window or reference that spans a NaN of ``D`` is not tested.
+def slope_change_flags(times: NDArray[np.float64], integral: NDArray[np.float64],
+                       regressors: NDArray[np.float64], variance: NDArray[np.float64], *, modality: str,
+                       ref_s: float = 2.0, min_ref_s: float = 1.0, horizon_s: float = 0.5, step_s: float = 0.05,
+                       horizons: int = 5, white_var: float = 0.0, alpha: float = 1e-5) -> list[WindowFlag]:
+    """Sequential test for a change in the slope of ``D`` (``integral``: e.g. the integrated gyro rate minus the
+    other modalities' angle) that the nuisance model does not explain; each candidate change time needs only the
+    data up to ``horizon_s`` after it.
 
-    ``variance``: the variance of each ``D`` sample that is independent between the end points (the variance of
-    the others' estimate); ``white_var``: variance density (unit^2 / s) of white noise integrated into ``D`` (the
-    gyroscope's); ``drift_var``: random-walk density (unit^2 / s^3) of the residual's own level (the gyro bias):
-    ``var u = sum_end points w^2 var D + white_var (1/T + 1/T_ref) + drift_var (T + T_ref) / 3``. ``u / sd(u)`` is
-    standard normal without a change; windows with ``p = 2 Phi(-|u| / sd) < alpha`` are flagged and merged
-    (`merge_windows`); ``stat = (u / sd)^2`` (1 dof). A step ``delta`` in the residual gives ``u = delta`` over a
-    window after it: the power grows with ``T / sd(D)`` where a per-sample chi-square test's is limited by the
-    per-sample noise."""
+    Per candidate time ``tau`` (every ``step_s``): ``D = X beta + e`` is fitted by least squares on the reference
+    ``[tau - ref_s, tau)`` (at least ``min_ref_s`` of contiguous data), ``X = [1, t - tau, regressors]``
+    (``regressors``: ``(T, k)`` known signals the nuisance part of ``D`` is linear in, fitted per reference).
+    The prediction error ``e(s) = D(s) - X(s) beta`` at ``s = tau + h``, ``h = horizon_s * i / horizons``
+    (``i = 1..horizons``), is compared with its variance, all of it estimated from the reference (no hand-set
+    level): ``sigma^2 (1 + kappa x_s' (X'X)^-1 x_s)`` with ``sigma^2`` the reference residuals' variance and
+    ``kappa = N / n_eff`` (their autocorrelation, `effective_dof`), plus ``variance`` (the others' estimate at
+    ``s``; independent of the reference fit) and ``white_var * h`` (white noise integrated into ``D``). A change of
+    slope ``delta`` at ``tau`` gives ``e(tau + h) = delta h``. ``tau`` is flagged when ``p = 2 Phi(-|e| / sd)``
+    is below ``alpha / horizons`` (Bonferroni over the horizons) at any horizon; the flagged ``tau`` are merged
+    into runs that overlap or touch; each run's ``start_s`` is its most significant ``tau`` (the estimated change
+    time: earlier candidates see only part of the change, later ones have it in their reference), ``end_s`` its
+    last ``tau + h``, ``detected_s`` its first ``tau + h`` (when the data first showed it), ``p`` and
+    ``stat = (e / sd)^2`` of its most significant ``tau`` (``p`` Bonferroni-adjusted), ``n`` = that ``tau``'s
+    reference samples. ``D`` must be continuous: references and horizons across a NaN are cut there.
+    """
     t = np.asarray(times, dtype=np.float64)
     d = np.asarray(integral, dtype=np.float64)
+    xr = np.asarray(regressors, dtype=np.float64).reshape(len(t), -1)
     v = np.asarray(variance, dtype=np.float64)
-    ok = np.isfinite(d) & np.isfinite(v)
-    if ok.sum() < 5 or len(t) < 2:
+    ok = np.isfinite(d) & np.isfinite(v) & np.all(np.isfinite(xr), axis=1)
+    if ok.sum() < 10 or len(t) < 2:
         return []
-    step_s = window_s / 2 if step_s is None else step_s
-    bad = np.concatenate([[0], np.cumsum(~ok)])  # gaps between two indices: bad[j + 1] - bad[i]
-
-    def at(x: float) -> int:
-        return int(np.clip(np.searchsorted(t, x), 0, len(t) - 1))
-
+    dt = float(np.median(np.diff(t)))
+    # contiguous runs of valid samples
+    run_id = np.cumsum(np.concatenate([[True], ~ok[1:] | ~ok[:-1]]))
+    a_lim = 0.5 * alpha / horizons
+    hs = horizon_s * np.arange(1, horizons + 1) / horizons
     raw: list[tuple[float, float, float, float, float, int]] = []
-    for a in np.arange(t[0], t[-1] - window_s + 1e-9, step_s):
-        ka, kb = at(a), at(a + window_s)
-        kr0, kr1 = at(max(t[0], a - ref_s)), ka
-        lo, hi = min(ka, kr0), max(kb, kr1)
-        if kb <= ka or bad[hi + 1] - bad[lo] > 0 or t[kr1] - t[kr0] < window_s / 2:
+    for tau in np.arange(t[0] + min_ref_s, t[-1], step_s):
+        k = int(np.searchsorted(t, tau))
+        if k >= len(t) or not ok[k]:
             continue
-        tw, tr = t[kb] - t[ka], t[kr1] - t[kr0]
-        u = (d[kb] - d[ka]) / tw - (d[kr1] - d[kr0]) / tr
-        # an end point shared by the window and its reference counts once, with both weights
-        w = {ka: -1 / tw, kb: 1 / tw}
-        for k, x in ((kr0, -1 / tr), (kr1, 1 / tr)):
-            w[k] = w.get(k, 0.0) - x
-        var = (sum(x * x * v[k] for k, x in w.items()) + white_var * (1 / tw + 1 / tr)
-               + drift_var * (tw + tr) / 3)
-        if not var > 0:
+        k0 = int(np.searchsorted(t, tau - ref_s))
+        ref = np.arange(k0, k)
+        ref = ref[ok[ref] & (run_id[ref] == run_id[k])]
+        if len(ref) < 10 or t[k] - t[ref[0]] < min_ref_s - 1e-9:
             continue
-        z2 = u * u / var
-        p = float(stats.chi2.sf(z2, 1))
-        if p < alpha:
-            raw.append((float(a), float(a + window_s), p, z2, 1.0, int(kb - ka)))
-    return merge_windows(raw, modality)
+        X = np.column_stack([np.ones(len(ref)), t[ref] - tau, xr[ref]])
+        XtX_inv = np.linalg.pinv(X.T @ X)
+        beta = XtX_inv @ (X.T @ d[ref])
+        e_ref = d[ref] - X @ beta
+        n = len(ref)
+        sigma2 = float(np.sum(e_ref ** 2) / max(n - X.shape[1], 1))
+        rho = _autocorr_block(e_ref / math.sqrt(sigma2) if sigma2 > 0 else e_ref, max(1, min(n // 4,
+                                                                                           round(0.5 / dt))))
+        kappa = max(1.0, n / effective_dof(rho, n))
+        best: tuple[float, float, float] | None = None
+        for h in hs:
+            j = int(np.searchsorted(t, tau + h - 1e-9))
+            if j >= len(t) or not ok[j] or run_id[j] != run_id[k] or abs(t[j] - tau - h) > dt:
+                break
+            xs = np.concatenate([[1.0, t[j] - tau], xr[j]])
+            e = float(d[j] - xs @ beta)
+            var = sigma2 * (1.0 + kappa * float(xs @ XtX_inv @ xs)) + v[j] + white_var * (t[j] - tau)
+            z2 = e * e / var
+            p = float(stats.chi2.sf(z2, 1))
+            if p < a_lim and (best is None or p < best[0]):
+                best = (p, z2, float(t[j]))
+        if best is not None:
+            raw.append((float(tau), best[2], best[0] * horizons, best[1], 1.0, n))
+    out: list[WindowFlag] = []
+    group: list[tuple[float, float, float, float, float, int]] = []
+    for w in [*raw, None]:
+        if group and (w is None or w[0] > max(g[1] for g in group) + 1e-9):
+            top = max(group, key=lambda g: g[3])
+            out.append(WindowFlag(top[0], max(g[1] for g in group), modality, top[2], top[3], top[4], top[5],
+                                  math.nan, math.nan, detected_s=min(g[1] for g in group)))
+            group = []
+        if w is not None:
+            group.append(w)
+    return out
 
 
 def _severity(p: float) -> str:
@@ -328,7 +362,7 @@ def find_conflicts(times: NDArray[np.float64], residuals: Mapping[str, NDArray[n
         Optional ``(a, b) -> (residual of a against b alone, variance)``: with three or more modalities the culprit
         is then the one whose exclusion leaves the others pairwise consistent (when unique), else the strongest.
     flags
-        Further flagged windows of the modalities from other tests (e.g. `rate_change_flags`), grouped and ranked
+        Further flagged windows of the modalities from other tests (e.g. `slope_change_flags`), grouped and ranked
         with the chi-square flags; a name ``"<modality>:<test>"`` counts as ``<modality>``.
     """
     n_mod = len(residuals) if n_modalities is None else n_modalities
@@ -367,7 +401,9 @@ def find_conflicts(times: NDArray[np.float64], residuals: Mapping[str, NDArray[n
             "window_s": window_s, "alpha": alpha,
             "culprit_by": "pairwise consistency" if by_pairs is not None and n_mod >= 3 else "largest excess",
             "flagged": {f.modality: {"p": f.p_value, "start_s": f.start_s, "end_s": f.end_s,
-                                     "rms_normalised": f.rms_normalised} for f in ranked},
+                                     "rms_normalised": f.rms_normalised,
+                                     **({"detected_s": f.detected_s} if math.isfinite(f.detected_s) else {})}
+                        for f in ranked},
         }
         out.append(Conflict(start_s=min(f.start_s for f in g), end_s=max(f.end_s for f in g), quantity=quantity,
                             modality="|".join(names), severity=_severity(best.p_value), score=score,
