@@ -15,8 +15,22 @@ vertical force of each plate, heel and toe markers, the fused angle with its ban
     full         whole session, no downsampling (what a naive page would send)
 
 Columns: build time (median of ``--repeat``; the file is read every time, nothing is cached), JSON size (what the
-browser downloads and parses, as Dash serialises it) and points drawn. The real in-browser time to interactive is
-not measured here (needs a browser; see docs/app.md). Exits 0 whatever the result; non-zero only on errors.
+browser downloads and parses, as Dash serialises it) and points drawn.
+
+Then, in a real browser (Debian's Chromium, headless, driven by Playwright; ``--no-browser`` skips it, and it is
+skipped when Chromium or playwright is missing), the session page is loaded ``--repeat`` times from two servers on
+the same file: the app as shipped (overview downsampled to ``--max-points`` per trace) and one that sends every
+sample (``max_points`` = 10^9). Per load, measured in the page from navigation start (``performance.now()``):
+
+    drawn        the graph div has plotly's ``_fullLayout`` and its SVG, checked every animation frame
+    interactive  the first ``setTimeout(0)`` after ``drawn`` runs (the main thread is free to handle input)
+    long tasks   total time of the main thread's tasks over 50 ms up to ``interactive`` (PerformanceObserver)
+    zoom redraw  ``Plotly.relayout`` to a 10 s window, client side only (what a drag-zoom costs before the server
+                 answers)
+    MB           bytes of the page's callback responses (the figure travels in the page-content callback)
+
+The server's figure cache is cleared before every load, so each load builds the figure from the file. Exits 0
+whatever the result; non-zero only on errors.
 """
 
 from __future__ import annotations
@@ -85,6 +99,88 @@ def _time(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+_PROBE = """
+window.__fl = {longtask_ms: 0};
+try {
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) { window.__fl.longtask_ms += e.duration; } })
+    .observe({type: "longtask", buffered: true});
+} catch (e) { window.__fl.longtask_ms = NaN; }
+(function poll() {
+  const gd = document.querySelector("#session-graph .js-plotly-plot");
+  if (gd && gd._fullLayout && gd._fullData && gd._fullData.length && gd.querySelector(".main-svg")) {
+    window.__fl.drawn = performance.now();
+    window.__fl.n_traces = gd._fullData.length;
+    setTimeout(() => { window.__fl.interactive = performance.now();
+                       window.__fl.longtask_at_interactive = window.__fl.longtask_ms; }, 0);
+    return;
+  }
+  requestAnimationFrame(poll);
+})();
+"""
+
+
+def browser_bench(path: Path, repeat: int, max_points: int, minutes: float) -> list[tuple[str, dict[str, float]]]:
+    """Time the session page in headless Chromium, shipped (downsampled) vs full resolution (module docstring)."""
+    import shutil
+    import threading
+
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from fusionlab.app._users import UserStore
+    from fusionlab.app.app import create_app
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    UserStore(path.parent).add("bench", "bench password", "researcher")
+    servers = []
+    results = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            for label, mp in ((f"downsampled ({max_points}/trace)", max_points), ("full resolution", 10**9)):
+                app = create_app(path.parent, max_points=mp)
+                ctx_obj = app.server.config["FUSIONLAB_CONTEXT"]
+                sid = ctx_obj.index.scan()[0]["id"]
+                srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+                threading.Thread(target=srv.serve_forever, daemon=True).start()
+                servers.append(srv)
+                base = f"http://127.0.0.1:{srv.server_port}"
+                ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
+                ctx.set_default_timeout(300_000)
+                pg = ctx.new_page()
+                pg.goto(base + "/login")
+                pg.fill("input[name=username]", "bench")
+                pg.fill("input[name=password]", "bench password")
+                pg.click("button[type=submit]")
+                pg.wait_for_url(base + "/")
+                pg.add_init_script(_PROBE)
+                runs: list[dict[str, float]] = []
+                for _ in range(repeat):
+                    ctx_obj.figures._d.clear()  # build from the file every time
+                    pg.goto(f"{base}/session/{sid}")
+                    pg.wait_for_function("() => window.__fl && window.__fl.interactive")
+                    m = pg.evaluate("() => window.__fl")
+                    mid = minutes * 30.0
+                    m["zoom_ms"] = pg.evaluate(
+                        "async ([a, b]) => { const gd = document.querySelector('#session-graph .js-plotly-plot');"
+                        " const t = performance.now(); await Plotly.relayout(gd, {'xaxis.range': [a, b]});"
+                        " return performance.now() - t; }", [mid, mid + 10.0])
+                    m["mb"] = pg.evaluate(
+                        "() => performance.getEntriesByType('resource').filter(e => e.name.includes("
+                        "'_dash-update-component')).reduce((s, e) => s + e.encodedBodySize, 0) / 1e6")
+                    runs.append(m)
+                results.append((label, {k: statistics.median([r[k] for r in runs]) for k in
+                                        ("drawn", "interactive", "longtask_at_interactive", "zoom_ms", "mb")}))
+                ctx.close()
+        finally:
+            browser.close()
+            for srv in servers:
+                srv.shutdown()
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markers", type=int, default=40)
     ap.add_argument("--max-points", type=int, default=4000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-browser", action="store_true", help="skip the in-browser measurement")
     args = ap.parse_args(argv)
 
     from plotly.io.json import to_json_plotly
@@ -119,6 +216,24 @@ def main(argv: list[str] | None = None) -> int:
             meta = fig["layout"]["meta"]
             print(f"{label:10s} {build:8.3f} {len(text) / 1e6:8.2f} {meta['n_points']:10d} {ser:12.3f}  "
                   f"{'yes' if meta['full_resolution'] else 'no'}")
+        if args.no_browser:
+            return 0
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            print("\nbrowser: skipped (pip install playwright; it drives the installed Chromium)")
+            return 0
+        import shutil
+
+        if not (shutil.which("chromium") or Path("/usr/bin/chromium").is_file()):
+            print("\nbrowser: skipped (no chromium; apt-get install chromium)")
+            return 0
+        rows = browser_bench(path, args.repeat, args.max_points or DEFAULT_MAX_POINTS, args.minutes)
+        print(f"\nsession page in headless Chromium, median of {args.repeat} loads, ms from navigation start:")
+        print(f"{'page':28s} {'drawn':>8s} {'interactive':>12s} {'long tasks':>11s} {'zoom redraw':>12s} {'MB':>7s}")
+        for label, m in rows:
+            print(f"{label:28s} {m['drawn']:8.0f} {m['interactive']:12.0f} {m['longtask_at_interactive']:11.0f} "
+                  f"{m['zoom_ms']:12.0f} {m['mb']:7.2f}")
     return 0
 
 

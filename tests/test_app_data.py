@@ -177,7 +177,7 @@ def test_conflict_list_click_zooms_and_explains(fused_session: Path) -> None:
     assert rows == [{"index": 0, "start_s": 2.0, "end_s": 2.6, "duration_s": 0.6, "quantity": "knee_angle",
                      "modality": "video", "severity": "high"}]
     up = session_update(fused_session, trigger="conflict", conflict_index=0, view={"window": None})
-    assert up.view == {"window": [1.5, 3.1]}
+    assert up.view == {"window": [1.5, 3.1], "cursor": 2.0}  # cursor: the video frame goes to the start
     assert up.figure["layout"]["xaxis"]["range"] == [1.5, 3.1]
     assert "video disagrees" in up.explanation and "nis = 41.2" in up.explanation and "0.31 rad" in up.explanation
     text = explain_conflict(read_fusion(fused_session)["angles"].conflicts[0])

@@ -55,6 +55,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_POINTS = 4000
+SVG_MAX_POINTS = 5000
+"""Stream traces of up to this many points are drawn as SVG (``scatter``), longer ones with WebGL (``scattergl``).
+Measured in headless Chromium (benchmarks/bench_app.py): the downsampled overview of a 10-minute session is
+interactive about twice as fast in SVG (WebGL's set-up per trace dominates at this size, and on machines without a
+GPU it runs in software); WebGL pays off for the long traces of a full-resolution view."""
 """Points per trace in the overview: 2000 min/max buckets, more than the pixels of a wide screen."""
 SESSION_SUFFIXES = (".h5", ".hdf5")
 MISSING_WARN_PERCENT = 5.0
@@ -564,7 +569,8 @@ def session_figure(path: str | os.PathLike[str], *, traces: Sequence[str] | None
                 units.add(unit)
                 td, yd = downsample_minmax(t, y, max_points)
                 downsampled |= len(td) < len(t)
-                row.traces.append({"type": "scattergl", "mode": "lines", "name": k.label() + f" [{unit}]",
+                kind = "scatter" if len(td) <= SVG_MAX_POINTS else "scattergl"
+                row.traces.append({"type": kind, "mode": "lines", "name": k.label() + f" [{unit}]",
                                    "x": _typed(td, "float64"), "y": _typed(yd, "float32"),
                                    "line": {"width": 1}, "legendgroup": mod,
                                    "hovertemplate": "%{y:.4g} " + unit + " at %{x:.3f} s<extra>%{fullData.name}"
@@ -854,7 +860,8 @@ def session_update(path: str | os.PathLike[str], *, trigger: str, relayout: Mapp
     """The session page's reaction to a zoom/pan (``trigger="zoom"``), a new trace choice (``"traces"``) or a click
     on a conflict (``"conflict"``: zoom to it and explain it).
 
-    ``view`` is the page's current view state ``{"window": [start_s, end_s] | None}``.
+    ``view`` is the page's current view state ``{"window": [start_s, end_s] | None}``; after a conflict click the
+    new state also holds ``"cursor"`` (the conflict's start, s), which moves the video frame.
     """
     window = tuple(view["window"]) if view and view.get("window") else None
     explanation = None
@@ -874,4 +881,7 @@ def session_update(path: str | os.PathLike[str], *, trigger: str, relayout: Mapp
         raise ValueError(msg)
     fig = figure_for_view(path, traces, window, max_points=max_points,  # type: ignore[arg-type]
                           zoom_max_points=zoom_max_points, cache=cache)
-    return ViewUpdate(fig, explanation, {"window": None if window is None else list(window)})
+    out_view: dict[str, Any] = {"window": None if window is None else list(window)}
+    if trigger == "conflict":
+        out_view["cursor"] = c.start_s  # the video frame (if any) jumps to the start of the conflict
+    return ViewUpdate(fig, explanation, out_view)

@@ -11,9 +11,10 @@ from typing import Any
 from fusionlab.app._clinical import ParameterCache
 from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, SessionIndex
 from fusionlab.app._users import UserStore, private_dir
+from fusionlab.app._video import FrameServer
 from fusionlab.exceptions import ValidationError
 
-__all__ = ["AppContext", "create_app", "get_context", "load_secret_key"]
+__all__ = ["AppContext", "create_app", "frame_url", "get_context", "load_secret_key"]
 
 SECRET_FILENAME = "secret_key"
 _HERE = Path(__file__).resolve().parent
@@ -29,6 +30,7 @@ class AppContext:
     max_points: int = DEFAULT_MAX_POINTS
     zoom_max_points: int = ZOOM_MAX_POINTS
     params: ParameterCache = field(default_factory=ParameterCache)
+    frames: FrameServer = field(default_factory=FrameServer)
 
 
 def get_context() -> AppContext:
@@ -70,6 +72,38 @@ def _claim_global_callbacks(app: Any) -> None:
     app._callback_list.extend(_callback.GLOBAL_CALLBACK_LIST)
     _callback.GLOBAL_CALLBACK_MAP.clear()
     _callback.GLOBAL_CALLBACK_LIST.clear()
+
+
+FRAME_ROUTE = "/_fusionlab/frame/<sid>"
+"""The session page's video frame (JPEG): ``?t=<session time s>&cam=<index>``. Starts with ``/_``, so the login gate
+answers 401 (not a redirect) without a login; the session is named by its opaque id only."""
+
+
+def frame_url(sid: str, t_s: float, camera: int = 0) -> str:
+    """The URL of the video frame of session ``sid`` at session time ``t_s`` (ms resolution)."""
+    return f"/_fusionlab/frame/{sid}?t={t_s:.3f}&cam={int(camera)}"
+
+
+def _install_frame_route(server: Any) -> None:
+    import flask
+
+    @server.route(FRAME_ROUTE, methods=["GET"])
+    def video_frame(sid: str) -> Any:
+        c = get_context()
+        path = c.index.path_of(sid)
+        try:
+            t = float(flask.request.args.get("t", "nan"))
+            cam = int(flask.request.args.get("cam", "0"))
+        except ValueError:
+            flask.abort(400)
+        if path is None:
+            flask.abort(404)
+        frame = c.frames.frame(path, t, camera=cam)
+        if frame is None:
+            flask.abort(404)
+        resp = flask.Response(frame.jpeg, mimetype="image/jpeg")
+        resp.headers["X-Frame-Index"] = str(frame.index)
+        return resp
 
 
 def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False, max_points: int = DEFAULT_MAX_POINTS,
@@ -131,6 +165,7 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
                                      max_points, zoom_max_points),
     )
     install_auth(server, data_dir, store)  # before Dash: the gate runs ahead of Dash's own hooks
+    _install_frame_route(server)
 
     _callback.GLOBAL_CALLBACK_MAP.clear()  # drop callbacks of an app created earlier and never started
     _callback.GLOBAL_CALLBACK_LIST.clear()

@@ -15,6 +15,10 @@ SESSION_GRAPH = "session-graph"
 SESSION_TRACES = "session-traces"
 SESSION_CONFLICTS = "session-conflicts"
 SESSION_EXPLANATION = "session-explanation"
+SESSION_VIDEO_PANEL = "session-video"  # only when the session has a pose video whose file is found
+SESSION_VIDEO_IMG = "session-video-img"
+SESSION_VIDEO_CAPTION = "session-video-caption"
+SESSION_CURSOR_STORE = "session-cursor"  # {"t": session time under the mouse}, written by assets/cursor.js
 
 # agreement page
 AGREEMENT_PARAMETER = "agreement-parameter"

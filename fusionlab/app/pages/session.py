@@ -1,5 +1,7 @@
 """One session: every modality on one time axis (linked zoom), fused signals with their 95 % band, events lanes,
-conflict windows and the list of conflicts (click one: zoom to it and read why)."""
+conflict windows and the list of conflicts (click one: zoom to it and read why). When the session has a pose
+video whose file is found, the video frame with its landmarks follows the mouse over the plots (``assets/cursor.js``
+reports the time under it) and a clicked conflict shows its first frame."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from fusionlab.app import ids
 from fusionlab.app._audit import audit
 from fusionlab.app._auth import current_user_name
 from fusionlab.app._data import conflict_rows, default_traces, list_traces, session_update
-from fusionlab.app.app import get_context
+from fusionlab.app._video import cursor_time
+from fusionlab.app.app import frame_url, get_context
 
 dash.register_page(__name__, path_template="/session/<sid>", name="Session", title="fusionlab - session", order=1)
 
@@ -40,22 +43,41 @@ def layout(sid: str | None = None, **_query: str) -> Any:
     fig = figure_for_view(path, chosen, None, max_points=c.max_points, zoom_max_points=c.zoom_max_points,
                           cache=c.figures)
     conflicts = conflict_rows(fusion)
+    graph = dcc.Loading(dcc.Graph(id=ids.SESSION_GRAPH, figure=fig,
+                                  config={"displaylogo": False, "scrollZoom": True,
+                                          "modeBarButtonsToRemove": ["toImage"]}),
+                        delay_show=300)
+    poses = c.frames.poses(path)
+    if poses:
+        t_first = float(poses[0].session_time_s[0])
+        video = html.Aside([
+            dcc.Store(id=ids.SESSION_CURSOR_STORE, data=None),  # only here: no cursor traffic without a video
+            html.Img(id=ids.SESSION_VIDEO_IMG, src=frame_url(sid, t_first), alt="video frame with pose landmarks"),
+            html.Div(c.frames.caption(path, t_first), id=ids.SESSION_VIDEO_CAPTION, className="muted caption"),
+            html.Div("The frame follows the mouse over the plots; a clicked conflict shows its first frame.",
+                     className="muted caption"),
+        ], id=ids.SESSION_VIDEO_PANEL, className="video-panel")
+        body = html.Div([html.Div(graph, className="graph-col"), video], className="session-body")
+    else:
+        body = graph
     return html.Div([
         dcc.Store(id=ids.SESSION_KEY_STORE, data={"sid": sid}),
         dcc.Store(id=ids.SESSION_VIEW_STORE, data={"window": None}),
         html.Div([html.H2(f"{subject} - {date}"), dcc.Link("all sessions", href="/")], className="toolbar"),
         dcc.Dropdown(id=ids.SESSION_TRACES, options=options, value=chosen, multi=True,
                      placeholder="streams and channels to show"),
-        dcc.Loading(dcc.Graph(id=ids.SESSION_GRAPH, figure=fig, config={"displaylogo": False, "scrollZoom": True,
-                                                                        "modeBarButtonsToRemove": ["toImage"]}),
-                    delay_show=300),
+        body,
         html.H3(f"Conflicts ({len(conflicts)})"),
-        dash_table.DataTable(id=ids.SESSION_CONFLICTS, columns=_CONFLICT_COLUMNS,
-                             data=[{**row, "id": row["index"]} for row in conflicts], page_size=20,
-                             style_as_list_view=True, style_cell={"textAlign": "left", "fontFamily": "inherit"},
-                             style_data_conditional=[{"if": {"filter_query": '{severity} = "high"'},
-                                                      "color": "#b00020"}])
-        if conflicts else html.P("No conflicts stored (run 'fusionlab fuse' on the session).", className="muted"),
+        # the table is always in the layout (hidden when empty): it is an Input of the page's callback
+        html.Div(dash_table.DataTable(id=ids.SESSION_CONFLICTS, columns=_CONFLICT_COLUMNS,
+                                      data=[{**row, "id": row["index"]} for row in conflicts], page_size=20,
+                                      style_as_list_view=True,
+                                      style_cell={"textAlign": "left", "fontFamily": "inherit"},
+                                      style_data_conditional=[{"if": {"filter_query": '{severity} = "high"'},
+                                                               "color": "#b00020"}]),
+                 style=None if conflicts else {"display": "none"}),
+        None if conflicts else html.P("No conflicts stored (run 'fusionlab fuse' on the session).",
+                                      className="muted"),
         html.Div(id=ids.SESSION_EXPLANATION, className="explanation"),
     ])
 
@@ -75,3 +97,22 @@ def _update(relayout: Any, traces: list[str] | None, cell: dict[str, Any] | None
                         conflict_index=None if not cell else cell.get("row_id"), view=view, cache=c.figures,
                         max_points=c.max_points, zoom_max_points=c.zoom_max_points)
     return tuple(dash.no_update if v is None else v for v in (up.figure, up.explanation, up.view))
+
+
+_VIDEO_TRIGGERS = {ids.SESSION_CURSOR_STORE: "cursor", ids.SESSION_VIEW_STORE: "view"}
+
+
+@callback(Output(ids.SESSION_VIDEO_IMG, "src"), Output(ids.SESSION_VIDEO_CAPTION, "children"),
+          Input(ids.SESSION_CURSOR_STORE, "data"), Input(ids.SESSION_VIEW_STORE, "data"),
+          State(ids.SESSION_KEY_STORE, "data"), prevent_initial_call=True)
+def _video_frame(cursor: Any, view: Any, key: dict[str, str]) -> tuple[str, Any]:
+    t = cursor_time(_VIDEO_TRIGGERS.get(ctx.triggered_id), cursor, view)
+    c = get_context()
+    sid = key.get("sid", "") if key else ""
+    path = c.index.path_of(sid) if sid else None
+    if t is None or path is None:
+        raise dash.exceptions.PreventUpdate
+    caption = c.frames.caption(path, t)
+    if caption is None:
+        raise dash.exceptions.PreventUpdate
+    return frame_url(sid, t), caption
