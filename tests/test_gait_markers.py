@@ -154,28 +154,91 @@ def _run(detector: GaitZeni | GaitFootVelocity, sessions: dict[str, Path]) -> di
 
 def test_zeni_against_annotations(sessions: dict[str, Path]) -> None:
     """Issue-4 targets: recall >= 0.97 (eligible annotations), median <= 10 ms (strike) / 20 ms (off), with the
-    default heel-speed refinement of the strike. The refinement threshold (0.5 m/s) was chosen on these same files;
-    leave-one-file-out, the strike median is 16.8 ms (see the docs), so the 10 ms here is an in-sample figure."""
+    default strike delay of 2.75 % of the stride after the Zeni maximum. The fraction is fitted on these files; chosen
+    without the held-out file or lab it gives 9.2 ms (LOFO) / 9.0 ms (LOLO) (test_zeni_strike_delay_held_out,
+    benchmarks/markers_lofo.py)."""
     rows = _run(GaitZeni(), sessions)
-    print_table("GaitZeni (zeni2008 v1, strike refined by heel speed 0.5 m/s)", rows)
+    print_table("GaitZeni (zeni2008 v2, strike delayed by 2.75 % of the stride)", rows)
     fs, fo = rows["foot_strike"], rows["foot_off"]
     assert fs["recall_eligible"] >= 0.97
     assert fo["recall_eligible"] >= 0.97
-    assert fs["median_ms"] <= 10.0
+    assert fs["median_ms"] <= 9.0  # measured 8.1 ms in-sample (9.4 ms with v1's heel-speed refinement)
     assert fo["median_ms"] <= 10.0
-    assert fs["precision"] >= 0.95
+    assert fs["precision"] >= 0.99
     assert fo["precision"] >= 0.95
+
+
+def test_zeni_speed_refinement_against_annotations(sessions: dict[str, Path]) -> None:
+    """Version 1's strike refinement (heel speed below 0.5 m/s, threshold chosen on these files: 9.4 ms in-sample,
+    14.1 ms leave-one-file-out), kept as an option."""
+    rows = _run(GaitZeni(refine_strike_m_per_s=0.5), sessions)
+    print_table("GaitZeni (strike refined by heel speed 0.5 m/s, v1 default)", rows)
+    fs = rows["foot_strike"]
+    assert fs["recall_eligible"] >= 0.97
+    assert fs["median_ms"] <= 10.0
+    assert fs["precision"] >= 0.95
 
 
 def test_zeni_as_published_against_annotations(sessions: dict[str, Path]) -> None:
     """The unrefined method (Zeni's heel-to-pelvis maximum) finds the same strikes ~30 ms before the lab's
     annotation: the 10 ms target is not met without the refinement; the test holds the measured figure."""
-    rows = _run(GaitZeni(refine_strike_m_per_s=None), sessions)
-    print_table("GaitZeni (zeni2008 v1, as published)", rows)
+    rows = _run(GaitZeni(strike_delay_stride_fraction=None), sessions)
+    print_table("GaitZeni (zeni2008 v2, as published)", rows)
     fs = rows["foot_strike"]
     assert fs["recall_eligible"] >= 0.97
     assert fs["median_ms"] <= 32.0  # measured 29.6 ms, bias -29.6 ms
     assert fs["bias_ms"] < -20.0
+
+
+def test_zeni_strike_delay_held_out(sessions: dict[str, Path]) -> None:
+    """Out-of-sample figure of the strike delay: for each held-out file (the two sample09 copies together) and each
+    held-out lab, the stride fraction is chosen on the other files (smallest median error) and the held-out strikes
+    are scored with it. The delay moves every strike by fraction x stride time, so one run per file suffices."""
+    fracs = (0.015, 0.02, 0.025, 0.0275, 0.03, 0.0325, 0.035, 0.04)
+    labs = {"PiG_Motion-FlatFoot-Full": "btk", "PiG_Motion-FlatFoot-Hole": "btk", "sample03_gait-pig": "s03",
+            "sample03_gait-pig-nz": "s03", "sample09_PlugInC3D": "s09", "sample09_VER4C3D": "s09"}
+    base: dict[str, tuple[list[Event], list[Event], list[float]]] = {}
+    for rel, path in sessions.items():
+        with open_session(path) as r:
+            ann = r.events(source="annotation", clock="device")
+            m = r.read_stream(r.find_streams(modality="markers")[0])
+        det = GaitZeni(strike_delay_stride_fraction=1.0)  # strike = maximum + 1 x stride time
+        res = det._detect_stream(m)
+        pub = GaitZeni(strike_delay_stride_fraction=None)._detect_stream(m)
+        assert res is not None and pub is not None
+        s_pub = [e for e in pub.events if e.kind == "foot_strike"]
+        s_one = [e for e in res.events if e.kind == "foot_strike"]
+        assert [e.side for e in s_pub] == [e.side for e in s_one]
+        base[rel] = (s_pub, ann, [b.time_s - a.time_s for a, b in zip(s_pub, s_one, strict=True)])
+
+    def scored(rel: str, frac: float) -> dict[str, list[float] | int]:
+        s_pub, ann, stride = base[rel]
+        ev = [dataclasses.replace(e, time_s=e.time_s + frac * t) for e, t in zip(s_pub, stride, strict=True)]
+        one: dict[str, dict[str, list[float] | int]] = {}
+        score(ev, ann, one, kinds=("foot_strike",))
+        return one["foot_strike"]
+
+    grid = {f: {rel: scored(rel, f) for rel in sessions} for f in fracs}
+
+    def med(parts: list[dict[str, list[float] | int]]) -> float:
+        return float(np.median(np.abs([e for p in parts for e in p["err"]]))) * 1000  # type: ignore[union-attr]
+
+    out = {}
+    for label, fold in (("file", lambda rel: "s09" if "sample09" in rel else rel),
+                        ("lab", lambda rel: labs.get(Path(rel).stem, Path(rel).stem.split("_")[0]
+                                                     if "sample00" not in rel else Path(rel).stem))):
+        held: list[dict[str, list[float] | int]] = []
+        for f in {fold(rel) for rel in sessions}:
+            train = [rel for rel in sessions if fold(rel) != f]
+            best = min(fracs, key=lambda fr: med([grid[fr][rel] for rel in train]))
+            held += [grid[best][rel] for rel in sessions if fold(rel) == f]
+        out[label] = med(held)
+        n_ann = sum(int(p["n"]) for p in held)
+        n_match = sum(len(p["err"]) for p in held)  # type: ignore[arg-type]
+        print(f"\nZeni strike delay, leave-one-{label}-out: median {out[label]:.1f} ms, recall {n_match / n_ann:.3f}")
+        assert n_match / n_ann >= 0.90
+    assert out["file"] <= 10.0  # measured 9.2 ms (in-sample 8.1 ms at the default 0.0275)
+    assert out["lab"] <= 10.0  # measured 9.0 ms
 
 
 def test_foot_velocity_against_annotations(sessions: dict[str, Path]) -> None:

@@ -1,0 +1,168 @@
+"""Out-of-sample check of the Zeni foot-strike refinements: leave-one-file-out (LOFO) and leave-one-lab-out (LOLO).
+
+Run:  python benchmarks/markers_lofo.py [--data ../shared/data]
+
+Each refinement family has one free parameter. For every held-out fold the parameter is chosen on the other folds
+(smallest pooled median absolute strike error against the lab annotations) and the held-out file(s) are scored
+with it; the held-out errors are pooled. The two sample09 files (one trial exported twice) are always in the same
+fold. Labs: btk PiG, sample00 MAC, sample00 Vicon pyCGM2, sample03 (2 files), sample04, sample09, sample11,
+sample23, gaitalytics treadmill. "overground" repeats everything without the treadmill file (21 of ~74 matches).
+Scoring rule as tests/test_gait_markers.py (nearest annotation of the kind and side within 100 ms, one-to-one).
+The force-plate rows compare the same detections with GaitForcePlate's clean strikes instead of the annotations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.validate_shared import C3D_FILES  # noqa: E402
+
+LAB = {"PiG_Motion-FlatFoot-Full": "btk PiG", "PiG_Motion-FlatFoot-Hole": "btk PiG",
+       "sample00_MAC_Walk1": "sample00 MAC", "sample00_vicon_pyCGM2_CGM24_Walking01": "sample00 pyCGM2",
+       "sample03_gait-pig": "sample03", "sample03_gait-pig-nz": "sample03", "sample04_sub_labels": "sample04",
+       "sample09_PlugInC3D": "sample09", "sample09_VER4C3D": "sample09", "sample11_2198928": "sample11",
+       "sample23_Vicon_analysis": "sample23", "treadmill_events": "treadmill"}
+
+
+def load(data: Path, folder: Path) -> dict[str, dict[str, Any]]:
+    """Markers stream, annotations and clean force-plate events of every annotated walk."""
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.gait._forceplate import GaitForcePlate
+    from fusionlab.persist import open_session, save_session
+
+    out = {}
+    for rel in C3D_FILES:
+        dst = folder / (Path(rel).stem + ".h5")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            save_session(read_c3d(data / rel), dst)
+        with open_session(dst) as r:
+            out[Path(rel).stem] = {"m": r.read_stream(r.find_streams(modality="markers")[0]),
+                                   "ann": r.events(source="annotation", clock="device"),
+                                   "fp": [e for res in GaitForcePlate().detect(r).results_ for e in res.events]}
+    return out
+
+
+def per_file(det: Any, trials: dict[str, dict[str, Any]], ref: str = "ann",
+             kind: str = "foot_strike") -> dict[str, dict[str, Any]]:
+    from tests.test_gait_markers import score
+
+    out = {}
+    for name, tr in trials.items():
+        res = det._detect_stream(tr["m"])
+        one: dict[str, Any] = {}
+        score(res.events if res is not None else [], tr[ref], one, kinds=(kind,))
+        out[name] = one[kind]
+    return out
+
+
+def pool(parts: list[dict[str, Any]]) -> dict[str, float]:
+    err = [e for p in parts for e in p["err"]]
+    a = np.abs(err) * 1000
+    n, det = sum(p["n"] for p in parts), sum(p["det"] for p in parts)
+    return {"median_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95)), "recall": len(a) / max(n, 1),
+            "precision": len(a) / max(det, 1), "n": len(a), "bias_ms": float(np.median(err) * 1000)}
+
+
+def held_out(grid: dict[Any, dict[str, dict[str, Any]]], names: list[str],
+             fold: Callable[[str], str]) -> tuple[dict[str, float], dict[str, Any]]:
+    held, chosen = [], {}
+    for f in sorted({fold(n) for n in names}):
+        train = [n for n in names if fold(n) != f]
+        best = min(grid, key=lambda p: pool([grid[p][n] for n in train])["median_ms"])
+        chosen[f] = best
+        held += [grid[best][n] for n in names if fold(n) == f]
+    return pool(held), chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fusionlab.gait._markers import GaitZeni
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as td:
+        trials = load(args.data, Path(td))
+    families: dict[str, tuple[list[Any], Callable[[Any], GaitZeni]]] = {
+        "published (no refinement)": ([None], lambda p: GaitZeni(strike_delay_stride_fraction=None)),
+        "delay, fraction of stride (default)": (
+            [0.015, 0.02, 0.025, 0.0275, 0.03, 0.0325, 0.035, 0.04],
+            lambda p: GaitZeni(strike_delay_stride_fraction=p)),
+        "delay, constant (s; stride 1.0 s)": (
+            [0.0, 0.01, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05],
+            lambda p: _ConstantDelay(p)),
+        "heel speed threshold (m/s; v1)": (
+            [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8], lambda p: GaitZeni(refine_strike_m_per_s=p)),
+    }
+    def by_file(n: str) -> str:
+        return "sample09" if n.startswith("sample09") else n
+
+    def by_lab(n: str) -> str:
+        return LAB[n]
+
+    overground = [n for n in trials if LAB[n] != "treadmill"]
+    for subset, names in (("all files", list(trials)), ("overground", overground)):
+        print(f"\n=== foot strike, {subset}: in-sample (best parameter) | LOFO | LOLO  (median / p95 ms, recall, "
+              "precision)")
+        for label, (params, make) in families.items():
+            grid = {p: per_file(make(p), {n: trials[n] for n in names}) for p in params}
+            best = min(grid, key=lambda p: pool(list(grid[p].values()))["median_ms"])
+            ins = pool(list(grid[best].values()))
+            lofo, _ = held_out(grid, names, by_file)
+            lolo, chosen = held_out(grid, names, by_lab)
+            print(f"  {label:38s} in {ins['median_ms']:5.1f} / {ins['p95_ms']:5.1f} ({best}) | LOFO "
+                  f"{lofo['median_ms']:5.1f} / {lofo['p95_ms']:5.1f} | LOLO {lolo['median_ms']:5.1f} / "
+                  f"{lolo['p95_ms']:5.1f} | recall {lolo['recall']:.3f} precision {lolo['precision']:.3f} "
+                  f"n={lolo['n']} | LOLO choices {sorted(set(chosen.values()), key=str)}")
+    print("\n=== per lab, default GaitZeni: signed median error (ms) against annotations | against force plates (n)")
+    det = GaitZeni()
+    pub = GaitZeni(strike_delay_stride_fraction=None)
+    for label, d in (("default", det), ("published", pub)):
+        ann = per_file(d, trials)
+        fp = per_file(d, trials, ref="fp")
+        labs = sorted({LAB[n] for n in trials})
+        cells = []
+        for lab in labs:
+            names = [n for n in trials if LAB[n] == lab and n != "sample09_VER4C3D"]
+            a = [e for n in names for e in ann[n]["err"]]
+            f = [e for n in names for e in fp[n]["err"]]
+            cells.append(f"{lab}: {np.median(a) * 1000:+.0f} | " + (f"{np.median(f) * 1000:+.0f} ({len(f)})" if f
+                                                                      else "-"))
+        fps = pool([fp[n] for n in trials if n != "sample09_VER4C3D"])
+        print(f"  {label}: " + "; ".join(cells) + f"; pooled against force plates: median {fps['median_ms']:.1f} ms "
+              f"(n={fps['n']})")
+    offs = pool(list(per_file(det, trials, kind="foot_off").values()))
+    print(f"\nfoot off (unchanged by the strike refinement): median {offs['median_ms']:.1f} ms, "
+          f"p95 {offs['p95_ms']:.1f} ms, recall {offs['recall']:.3f}, precision {offs['precision']:.3f}")
+    return 0
+
+
+class _ConstantDelay:
+    """GaitZeni with a fixed strike delay (s): the stride-fraction delay with the stride time forced to 1 s."""
+
+    def __init__(self, delay_s: float) -> None:
+        from fusionlab.gait._markers import GaitZeni
+
+        class _Z(GaitZeni):
+            def _stride_time(self, walk: Any, side: str) -> float:
+                return 1.0
+
+        self._det = _Z(strike_delay_stride_fraction=delay_s)
+
+    def _detect_stream(self, m: Any) -> Any:
+        return self._det._detect_stream(m)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
