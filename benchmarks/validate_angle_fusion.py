@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from fusionlab.adapters.c3d import read_c3d  # noqa: E402
 from fusionlab.fusion._angles import fuse_angles  # noqa: E402
-from fusionlab.simulate import Fault, simulate_session  # noqa: E402
+from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 TRIALS = ["c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d", "btkdata/PiG_Motion-FlatFoot-Full.c3d",
@@ -45,23 +45,7 @@ def synced(sim):
 
 
 def truth_on(sim, times: np.ndarray, side: str) -> np.ndarray:
-    tr = sim.stream("truth.angles")
-    return np.interp(times, tr.times(), np.asarray(tr.channel(f"{side}_knee_flexion"), dtype=float),
-                     left=np.nan, right=np.nan)
-
-
-def oracle_imu_knee(sim, side: str, t: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """The joint rate with each gyroscope's TRUE start bias removed, integrated from the TRUE first angle."""
-    b0 = sim.metadata["simulation"]["imu_bias_start_rad_s"]
-    rate = np.zeros(len(t))
-    for seg, sign in (("thigh", 1.0), ("shank", -1.0)):
-        s = next(s for s in sim.streams if s.meta.get("placement") == f"{side}_{seg}")
-        g = s.channel("gyr")[:, 2] - b0[f"{side}_{seg}"][2]
-        ok = np.isfinite(g)
-        rate += sign * np.interp(t, s.times()[ok], g[ok])
-    ang = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
-    k0 = np.flatnonzero(np.isfinite(truth))[0]
-    return ang - ang[k0] + truth[k0]
+    return true_angle(sim, times, f"{side}_knee_flexion")
 
 
 def knee(res):
@@ -111,7 +95,7 @@ def main() -> int:
             tru = truth_on(sim, f.times, side)
             ok = np.isfinite(tru)
             e = {k: np.interp(f.times, s.times, s.mean[:, i])[ok] - tru[ok] for k, s in runs.items()}
-            e["oracle"] = oracle_imu_knee(sim, side, f.times, tru)[ok] - tru[ok]
+            e["oracle"] = imu_oracle_knee(sim, side, f.times, tru)[ok] - tru[ok]
             for k in sq:
                 sq[k] += list(e[k] ** 2)
             hits += list((tru[ok] >= lo[ok, i]) & (tru[ok] <= hi[ok, i]))

@@ -51,6 +51,8 @@ try:  # ISA-L writes the same standard zlib stream as zlib, about 8x faster (pyt
     from isal.isal_zlib import compress as _ZLIB_COMPRESS  # noqa: N812
 except ImportError:  # pragma: no cover - isal is a dependency, zlib is the fallback
     from zlib import compress as _ZLIB_COMPRESS  # noqa: N812
+SESSION_GROUPS = ("streams", "clocks", "events", "derived", "sources")
+"""Top-level groups of every session file."""
 _EVENT_FIELDS = ("time_s", "sd_s", "kind", "side", "label", "clock", "detector")
 
 
@@ -113,6 +115,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+
+def init_root(f: h5py.File) -> None:
+    """Write the root attributes and the top-level groups of a new, empty session file."""
+    f.attrs["format"] = FORMAT_NAME
+    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["created_with"] = f"fusionlab {__version__}"
+    f.attrs["created_at"] = _now()
+    f.attrs["subject"] = ""
+    f.attrs["session_date"] = ""
+    f.attrs["metadata"] = "{}"
+    for group in SESSION_GROUPS:
+        f.create_group(group)
+
 @contextlib.contextmanager
 def transaction(path: str | os.PathLike[str], *, create: bool = False) -> Iterator[h5py.File]:
     """Open a session for writing; the change becomes visible atomically when the block ends without error.
@@ -155,15 +170,7 @@ def transaction(path: str | os.PathLike[str], *, create: bool = False) -> Iterat
                 shutil.copyfile(path, tmp)
             with h5py.File(tmp, "r+" if exists else "w") as f:
                 if not exists:
-                    f.attrs["format"] = FORMAT_NAME
-                    f.attrs["format_version"] = FORMAT_VERSION
-                    f.attrs["created_with"] = f"fusionlab {__version__}"
-                    f.attrs["created_at"] = _now()
-                    f.attrs["subject"] = ""
-                    f.attrs["session_date"] = ""
-                    f.attrs["metadata"] = "{}"
-                    for group in ("streams", "clocks", "events", "derived", "sources"):
-                        f.create_group(group)
+                    init_root(f)
                 yield f
                 f.attrs["modified_with"] = f"fusionlab {__version__}"
                 f.attrs["modified_at"] = _now()

@@ -52,7 +52,8 @@ from fusionlab.exceptions import ValidationError
 from fusionlab.kinematics import joint_centres, sagittal_angles, segment_frames
 from fusionlab.model import ClockEntry, Session, Stream
 
-__all__ = ["CameraModel", "Fault", "ImuNoise", "VideoNoise", "simulate_session", "virtual_camera", "virtual_imu"]
+__all__ = ["CameraModel", "Fault", "ImuNoise", "VideoNoise", "imu_oracle_knee", "simulate_session", "true_angle",
+           "virtual_camera", "virtual_imu"]
 
 G = 9.80665
 SMOOTH_HZ = 8.0
@@ -328,3 +329,25 @@ def simulate_session(source: Session, *, markers: str | None = None,
                    session_date=source.session_date,
                    metadata={"simulation": truth, "simulated_with": f"fusionlab {__version__}"},
                    sources=source.sources)
+
+
+# ------------------------------------------------------------------------------------------ validation references
+def true_angle(sim: Session, times: NDArray[np.float64], channel: str) -> NDArray[np.float64]:
+    """The true angle ``channel`` of ``truth.angles`` (e.g. ``left_knee_flexion``) at ``times`` (NaN outside)."""
+    tr = sim.stream("truth.angles")
+    return np.interp(times, tr.times(), np.asarray(tr.channel(channel), dtype=float), left=np.nan, right=np.nan)
+
+
+def imu_oracle_knee(sim: Session, side: str, t: NDArray[np.float64], truth: NDArray[np.float64]) -> NDArray[np.float64]:
+    """An oracle reference for validation, not a single modality: the knee rate of the thigh and shank gyroscopes
+    with each gyroscope's TRUE start bias removed, integrated from the TRUE angle at the first sample."""
+    b0 = sim.metadata["simulation"]["imu_bias_start_rad_s"]
+    rate = np.zeros(len(t))
+    for seg, sign in (("thigh", 1.0), ("shank", -1.0)):
+        s = next(s for s in sim.streams if s.meta.get("placement") == f"{side}_{seg}")
+        g = s.channel("gyr")[:, 2] - b0[f"{side}_{seg}"][2]
+        ok = np.isfinite(g)
+        rate += sign * np.interp(t, s.times()[ok], g[ok])
+    ang = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
+    k0 = np.flatnonzero(np.isfinite(truth))[0]
+    return ang - ang[k0] + truth[k0]

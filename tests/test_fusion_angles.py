@@ -17,7 +17,7 @@ from fusionlab.adapters.c3d import read_c3d
 from fusionlab.fusion._angles import NOISE_FLOOR, _clock_lag, fuse_angles
 from fusionlab.fusion._conflicts import effective_dof, find_conflicts, slope_change_flags
 from fusionlab.fusion.base import Conflict, FusedSignal
-from fusionlab.simulate import Fault, simulate_session
+from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.shared_data
@@ -51,24 +51,7 @@ def _sim(src, **kw):
 
 
 def _truth(sim, sig: FusedSignal, side: str) -> np.ndarray:
-    tr = sim.stream("truth.angles")
-    return np.interp(sig.times, tr.times(), np.asarray(tr.channel(f"{side}_knee_flexion"), dtype=float),
-                     left=np.nan, right=np.nan)
-
-
-def _imu_oracle(sim, side: str, t: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """An oracle reference, not a single modality: each gyroscope's TRUE start bias removed, the joint rate
-    integrated from the TRUE angle at the first sample."""
-    b0 = sim.metadata["simulation"]["imu_bias_start_rad_s"]
-    rate = np.zeros(len(t))
-    for seg, sign in (("thigh", 1.0), ("shank", -1.0)):
-        s = next(s for s in sim.streams if s.meta.get("placement") == f"{side}_{seg}")
-        g = s.channel("gyr")[:, 2] - b0[f"{side}_{seg}"][2]
-        ok = np.isfinite(g)
-        rate += sign * np.interp(t, s.times()[ok], g[ok])
-    ang = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
-    k0 = np.flatnonzero(np.isfinite(truth))[0]
-    return ang - ang[k0] + truth[k0]
+    return true_angle(sim, sig.times, f"{side}_knee_flexion")
 
 
 def _knee(res) -> FusedSignal:
@@ -98,7 +81,7 @@ def runs():
             vid = np.interp(fused.times, video.times, video.mean[:, i])  # video-only runs on the 30 fps grid
             row["v"] += list((vid[ok] - tru[ok]) ** 2)
             row["i"] += list((imu.mean[ok, i] - tru[ok]) ** 2)  # gyro + accelerometer tilt, same smoother
-            row["o"] += list((_imu_oracle(sim, side, fused.times, tru)[ok] - tru[ok]) ** 2)
+            row["o"] += list((imu_oracle_knee(sim, side, fused.times, tru)[ok] - tru[ok]) ** 2)
             row["hit"] += list((tru[ok] >= lo[ok, i]) & (tru[ok] <= hi[ok, i]))
             trm = _truth(simm, km, side)
             okm = np.isfinite(trm)

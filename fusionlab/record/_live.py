@@ -63,14 +63,13 @@ from numpy.typing import NDArray
 from fusionlab import __version__
 from fusionlab.model import ClockEntry, Event, Session, SourceInfo, Stream
 from fusionlab.persist import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
     SessionReader,
     _add_source,
     _json,
     _now,
     _write_array,
     _write_clock,
+    init_root,
     add_events,
     transaction,
 )
@@ -172,20 +171,13 @@ class LiveWriter:
                    "Merge it with 'fusionlab record --finalize -o SESSION.h5' or move it away.")
             raise FileExistsError(msg)
         f = h5py.File(self.path, "w", libver="latest")
-        f.attrs["format"] = FORMAT_NAME
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["created_with"] = f"fusionlab {__version__}"
-        f.attrs["created_at"] = _now()
-        f.attrs["subject"] = ""
-        f.attrs["session_date"] = ""
-        f.attrs["metadata"] = "{}"
+        init_root(f)  # a live file is a session file (readable by SessionReader) plus the recorder's extras
         f.attrs["live"] = 1
         f.attrs["recorder"] = "fusionlab record --lsl"
         f.attrs["flush_interval_ms"] = float(self.flush_interval_ms)
         f.attrs["last_flush_at"] = _now()
         f.attrs["session_zero_s"] = float(self.session_zero_s)
-        for group in ("streams", "clocks", "events", "derived", "sources", "markers"):
-            f.create_group(group)
+        f.create_group("markers")
         for s in self.specs.values():
             if s.clock and s.clock not in f["clocks"]:
                 c = f["clocks"].create_group(s.clock)
