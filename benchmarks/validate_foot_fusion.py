@@ -36,8 +36,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--no-calibrate", action="store_true", help="keep the EM process levels (the old behaviour)")
     ap.add_argument("--jumps", type=float, nargs="*", default=[8.0, 12.0, 20.0, 30.0])
+    ap.add_argument("--video", action="store_true", help="only the video validation (3 simulated C3D walks)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
+    if args.video:
+        # IMU alone vs IMU + video, foot IMUs and a side camera simulated from real C3D walks (markers withheld)
+        from tests.test_fusion_foot import video_runs
+
+        video_runs.__wrapped__(type("F", (), {"mktemp": staticmethod(lambda name: tmp)})())
+        return
     path = tmp / "gaitmap.h5"
     gaitmap_session(path)
     if args.no_calibrate:

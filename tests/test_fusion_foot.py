@@ -293,3 +293,163 @@ def test_simulated_stride_lengths_within_their_sd(tmp_path) -> None:
     assert np.all(sd < 0.05)
     speed = st.meta["gait_speed_m_per_s"]
     assert speed == pytest.approx(lengths.sum() / (1.1 * lengths.size), rel=0.05)
+
+
+# ------------------------------------------------------------------------------------------------ video
+VIDEO_TRIALS = ("c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d", "btkdata/PiG_Motion-FlatFoot-Full.c3d",
+                "c3d_org/sample09_PlugInC3D.c3d")  # (sample03_gait-pig has no toe/heel markers for a foot IMU)
+
+
+def video_session(rel: str, seed: int = 0, *, synced: bool = True):
+    """Foot IMUs and a side camera simulated from a real C3D walk (markers left out: all withheld); clocks set to
+    the true offsets with 1 ms SD (method ``prior``), as tests/test_fusion_angles.py does."""
+    import dataclasses
+    import warnings
+
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.simulate import simulate_session
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = read_c3d(shared_path(rel), prefix="")
+    sim = simulate_session(src, imus=("left_foot", "right_foot"), video=True, include_markers=False,
+                           include_truth=False, seed=seed, imu_offset_s=0.3, video_offset_s=-0.2)
+    if synced:
+        tr = sim.metadata["simulation"]
+        off = {"sim:imu": tr["imu_offset_s"], "sim:video": tr["video_offset_s"]}
+        sim = dataclasses.replace(sim, clocks={k: (dataclasses.replace(e, offset_s=off.get(k, 0.0), offset_sd_s=0.001,
+                                                                       method="prior", quality="simulation truth")
+                                                   if e.method == "unsynchronised" else e)
+                                               for k, e in sim.clocks.items()})
+    return src, sim
+
+
+def video_figures(rel: str, tmp, seed: int = 0) -> list[dict]:
+    """Per foot: IMU alone vs IMU + video against the true foot (IMU) point of the source markers.
+
+    Both estimates get the same alignment to the truth (their frames are not the lab's): the best rotation about
+    up plus a horizontal offset (least squares), and the best constant vertical offset; errors along the walking
+    direction (forward) and vertical. Strides: horizontal truth displacement between the reported mid-stances."""
+    import dataclasses
+
+    from fusionlab.kinematics import segment_frames
+    from fusionlab.simulate import SMOOTH_HZ, _up_vector, _walking_axis
+
+    src, sim = video_session(rel, seed)
+    m = next(s for s in src.streams if s.modality == "markers")
+    up = _up_vector(m)
+    fwd = _walking_axis(m, up)
+    lat = np.cross(up, fwd)
+    _, pos = segment_frames(m, smooth_hz=SMOOTH_HZ)
+    tm = m.times()
+    rows = []
+    for label, keep in (("imu", False), ("video", True)):
+        ss = dataclasses.replace(sim, streams=tuple(s for s in sim.streams if keep or s.modality != "video_pose"))
+        path = tmp / f"{rel.replace('/', '_')}_{seed}_{label}.h5"
+        save_session(ss, path)
+        with open_session(path) as r:
+            res = fuse_foot(r)
+        for side in ("left", "right"):
+            sig = next(s for s in res.signals if s.name == f"foot_position_{side}")
+            st = next((s for s in res.signals if s.name == f"stride_{side}"), None)
+            p = pos[f"{side}_foot"]
+            truth = np.stack([np.interp(sig.times, tm, p[:, i], left=np.nan, right=np.nan) for i in range(3)], 1)
+            ok = np.all(np.isfinite(truth), 1)
+            tw = np.stack([truth @ fwd, truth @ lat, truth @ up], 1)[ok]
+            e = sig.mean[ok]
+            a_m, b_m = e[:, :2].mean(0), tw[:, :2].mean(0)
+            u, _, vt = np.linalg.svd((e[:, :2] - a_m).T @ (tw[:, :2] - b_m))
+            if np.linalg.det(u @ vt) < 0:
+                u[:, -1] *= -1
+            rot = u @ vt
+            err_f = ((e[:, :2] - a_m) @ rot + b_m)[:, 0] - tw[:, 0]
+            err_v = e[:, 2] - tw[:, 2] - np.mean(e[:, 2] - tw[:, 2])
+            var_f = sig.var[ok, 0] * rot[0, 0] ** 2 + sig.var[ok, 1] * rot[1, 0] ** 2
+            s_err, s_z = [], []
+            if st is not None:
+                for t0, t1, length, v in zip(st.meta["start_s"], st.times, st.mean[:, 0], st.var[:, 0], strict=True):
+                    d = np.array([np.interp(t1, tm, p[:, i]) - np.interp(t0, tm, p[:, i]) for i in range(3)])
+                    d -= (d @ up) * up
+                    s_err.append(length - float(np.linalg.norm(d)))
+                    s_z.append(s_err[-1] / math.sqrt(v))
+            rows.append({"trial": rel, "side": side, "mode": label, "frame": sig.frame, "sq_f": err_f ** 2,
+                         "sq_v": err_v ** 2, "in_f": np.abs(err_f) <= 1.96 * np.sqrt(var_f),
+                         "in_v": np.abs(err_v) <= 1.96 * np.sqrt(sig.var[ok, 2]), "stride_err": np.array(s_err),
+                         "stride_z": np.array(s_z), "warnings": res.warnings, "signal": sig})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def video_runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("foot_video")
+    rows = [r for rel in VIDEO_TRIALS for r in video_figures(rel, tmp)]
+    out = {}
+    print("\nfoot IMUs + side camera simulated from real C3D walks (markers withheld), IMU alone vs IMU + video:")
+    for r in rows:
+        print(f"  {r['trial'].rsplit('/', 1)[-1][:28]:28s} {r['side']:5s} {r['mode']:5s}: forward "
+              f"{math.sqrt(r['sq_f'].mean()) * 100:.2f} cm, vertical {math.sqrt(r['sq_v'].mean()) * 100:.2f} cm, "
+              f"strides {r['stride_err'].size} RMS {math.sqrt(np.mean(r['stride_err'] ** 2)) * 100:.2f} cm, "
+              f"95 % band covers forward / vertical {r['in_f'].mean() * 100:.1f} / {r['in_v'].mean() * 100:.1f} %")
+    for mode in ("imu", "video"):
+        sel = [r for r in rows if r["mode"] == mode]
+        out[mode] = {k: float(np.sqrt(np.mean(np.concatenate([r[k] for r in sel])))) for k in ("sq_f", "sq_v")}
+        out[mode]["stride_rms"] = float(np.sqrt(np.mean(np.concatenate([r["stride_err"] for r in sel]) ** 2)))
+        out[mode]["stride_z_sd"] = float(np.sqrt(np.mean(np.concatenate([r["stride_z"] for r in sel]) ** 2)))
+        out[mode]["cov_f"] = float(np.concatenate([r["in_f"] for r in sel]).mean())
+        out[mode]["cov_v"] = float(np.concatenate([r["in_v"] for r in sel]).mean())
+        out[mode]["n_strides"] = int(sum(r["stride_err"].size for r in sel))
+        print(f"  pooled {mode:5s}: forward {out[mode]['sq_f'] * 100:.2f} cm, vertical {out[mode]['sq_v'] * 100:.2f} "
+              f"cm, strides ({out[mode]['n_strides']}) RMS {out[mode]['stride_rms'] * 100:.2f} cm, z SD "
+              f"{out[mode]['stride_z_sd']:.2f}, coverage forward / vertical {out[mode]['cov_f'] * 100:.1f} / "
+              f"{out[mode]['cov_v'] * 100:.1f} %")
+    out["rows"] = rows
+    return out
+
+
+@pytest.mark.shared_data
+def test_video_is_fused_in_the_image_plane(video_runs: dict) -> None:
+    for r in video_runs["rows"]:
+        assert r["frame"] == ("video:sim.pose2d" if r["mode"] == "video" else f"imu_world:{r['side']}_foot"), r
+        if r["mode"] == "video":
+            assert "sim.pose2d" in r["signal"].inputs and "video" in r["signal"].meta
+            # the video-only band failed its coverage check (test_video_band_coverage): the result says so
+            assert any(f"{r['side']} foot" in w and "UNDER-estimated" in w for w in r["warnings"])
+        else:
+            assert not any("UNDER-estimated" in w for w in r["warnings"])
+
+
+@pytest.mark.shared_data
+def test_video_improves_position_forward_and_vertical(video_runs: dict) -> None:
+    """Issue 5, video: the foot position along the walking direction and vertically is closer to the truth with
+    the video than with the IMU alone (pooled over 3 walks x 2 feet; measured in docs/fusion-foot.md; every
+    foot improved on both axes)."""
+    imu, vid = video_runs["imu"], video_runs["video"]
+    assert vid["sq_f"] < imu["sq_f"] / 1.5, (imu, vid)
+    assert vid["sq_v"] < imu["sq_v"] / 1.5, (imu, vid)
+    for a, b in zip(video_runs["rows"][0::4], video_runs["rows"][2::4], strict=True):
+        assert a["mode"] == "imu" and b["mode"] == "video"
+
+
+@pytest.mark.shared_data
+@pytest.mark.xfail(reason="the 95 % band under-covers the true foot with video (measured ~40-75 % vertical): the "
+                          "cross-validation on the video calibrates the prediction of the video, not of the truth "
+                          "(perspective, landmark-lever errors); docs/fusion-foot.md", strict=False)
+def test_video_band_coverage(video_runs: dict) -> None:
+    vid = video_runs["video"]
+    assert 0.90 <= vid["cov_f"] <= 0.98 and 0.90 <= vid["cov_v"] <= 0.98, vid
+
+
+@pytest.mark.shared_data
+def test_unsynchronised_video_is_not_fused(tmp_path) -> None:
+    _, sim = video_session(VIDEO_TRIALS[0], synced=False)
+    import dataclasses
+
+    clocks = dict(sim.clocks)
+    clocks["sim:imu"] = dataclasses.replace(clocks["sim:imu"], offset_s=0.3, offset_sd_s=0.001, method="prior")
+    path = tmp_path / "unsynced.h5"
+    save_session(dataclasses.replace(sim, clocks=clocks), path)
+    with open_session(path) as r:
+        res = fuse_foot(r, side="left")
+    pos = next(s for s in res.signals if s.name == "foot_position_left")
+    assert pos.frame == "imu_world:left_foot" and "sim.pose2d" not in pos.inputs
+    assert any("sim.pose2d" in w and "fusionlab sync" in w for w in res.warnings), res.warnings

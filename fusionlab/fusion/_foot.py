@@ -98,6 +98,8 @@ _CV_TOL = 0.03  # stop when (95th percentile of |z| / 1.96)**2 of every axis is 
 _Z95 = 1.959964  # standard normal 97.5 % quantile
 _CHI2_95_3 = 7.814728  # chi-square (3 dof) 95 % quantile
 _CONFLICT_ALPHA = 1e-5  # per-window false-alarm probability of the shared conflict test
+_VIDEO_MIN_VIS = 0.05  # visibility floor of the video noise model (SD = level / visibility)
+_VIDEO_SD0_PX = 2.0  # starting level of the video keypoint noise at visibility 1 (px; EM fits the level)
 
 
 # ================================================================================================ strapdown
@@ -283,6 +285,84 @@ def _foot_markers(reader: SessionReader, side: str) -> tuple[Stream, dict[str, s
     return None
 
 
+def _foot_video(reader: SessionReader, side: str, imu: Stream, tg: NDArray[np.float64],
+                result: FusionResult) -> dict[str, Any] | None:
+    """Video heel and foot_index of one side on the IMU grid, in metres of the image plane.
+
+    First ``video_pose`` stream with ``<side>_heel`` / ``<side>_foot_index``, 2-D data in px and a pixel scale
+    (``meta["scale_m_per_px"]`` or ``meta["scale"]["m_per_px"]``). Coordinates: ``x = u * scale`` (image right),
+    ``z = -v * scale`` (image up; image rows grow downwards), depth not observed (NaN); the origins are unknown
+    constants (estimated later). A stream on an unsynchronised clock (``method == "unsynchronised"`` or an
+    infinite offset SD) that is not the IMU's own clock is skipped with a warning (as `fuse_angles` does).
+    Returns ``z`` ``(k, n, 3)``, visibility ``(k, n)`` (NaN where no frame), names, scale and stream name."""
+    clocks = reader.clocks()
+    for name in reader.find_streams(modality="video_pose"):
+        s = reader.read_stream(name)
+        lms = [f"{side}_heel", f"{side}_foot_index"]
+        if s.data.ndim != 3 or s.data.shape[2] < 2 or not all(lm in s.channels for lm in lms):
+            continue
+        scale = s.meta.get("scale_m_per_px")
+        if scale is None and isinstance(s.meta.get("scale"), dict):
+            scale = s.meta["scale"].get("m_per_px")
+        if scale is None or not math.isfinite(float(scale)) or float(scale) <= 0:
+            result.warnings.append(f"{s.name}: no pixel scale (meta 'scale_m_per_px'); video not used for the "
+                                   f"{side} foot")
+            continue
+        e = clocks.get(s.clock)
+        if s.clock != imu.clock and e is not None and (e.method == "unsynchronised"
+                                                       or not math.isfinite(e.offset_sd_s)):
+            result.warnings.append(f"{s.name}: its clock '{s.clock}' is unsynchronised with the IMU; video not "
+                                   f"fused for the {side} foot (run `fusionlab sync` on the session first)")
+            continue
+        scale = float(scale)
+        tv = reader.to_session_time(s)
+        zs, vs, names = [], [], []
+        for lm in lms:
+            k = s.channels.index(lm)
+            uv = np.asarray(s.data[:, k, :2], dtype=np.float64)
+            vis = (np.ones(tv.size) if s.confidence is None
+                   else np.asarray(s.confidence, dtype=np.float64).reshape(tv.size, -1)[:, k])
+            ok = np.all(np.isfinite(uv), axis=1) & np.isfinite(vis) & (vis > 0)
+            xyz = np.stack([uv[:, 0] * scale, np.zeros(tv.size), -uv[:, 1] * scale], axis=1)
+            xyz[~ok] = np.nan
+            g = _marker_on_grid(tg, tv, xyz)
+            vis_g = _marker_on_grid(tg, tv, np.stack([np.where(ok, vis, np.nan)] * 3, axis=1))[:, 0]
+            g[:, 1] = np.nan
+            if np.isfinite(g[:, 0]).sum() >= 20:
+                zs.append(g)
+                vs.append(np.clip(vis_g, _VIDEO_MIN_VIS, 1.0))
+                names.append(lm)
+        if zs:
+            return {"z": np.stack(zs), "vis": np.stack(vs), "names": names, "scale": scale, "stream": s.name}
+    return None
+
+
+def _video_levers(resid: NDArray[np.float64], R: NDArray[np.float64], seg: NDArray[np.int64],
+                  axes: Sequence[int]) -> NDArray[np.float64]:
+    """Least-squares lever arm ``r`` (sensor frame) of ``resid[:, a] = R[:, a, :] r + c_segment,a`` over the
+    observed axes ``a`` only (per-segment means removed on both sides, as `_lever_arms`), with a weak ridge
+    (1 cm) towards 0 for the direction the image plane hardly sees."""
+    rows_a, rows_b = [], []
+    for a in axes:
+        ok = np.isfinite(resid[:, a]) & (seg >= 0)
+        if ok.sum() < 20:
+            continue
+        e, Ra, s = resid[ok, a], R[ok, a, :], seg[ok]
+        _, inv = np.unique(s, return_inverse=True)
+        cnt = np.bincount(inv).astype(float)
+        e_m = np.bincount(inv, e) / cnt
+        R_m = np.stack([np.bincount(inv, Ra[:, j]) for j in range(3)], 1) / cnt[:, None]
+        rows_a.append(Ra - R_m[inv])
+        rows_b.append(e - e_m[inv])
+    if not rows_a:
+        return np.zeros(3)
+    A, b = np.concatenate(rows_a), np.concatenate(rows_b)
+    lam = math.sqrt(A.shape[0]) * 0.01 / 0.05  # prior SD 5 cm on r, data SD ~1 cm
+    A = np.vstack([A, lam * np.eye(3)])
+    b = np.concatenate([b, np.zeros(3)])
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
 def _sides(reader: SessionReader) -> list[str]:
     out = []
     for name in reader.find_streams(modality="imu"):
@@ -413,6 +493,32 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     # IMU world (z up) to lab axes: a cyclic permutation putting z on the lab's up axis
     perm = np.roll(np.eye(3), up - 2, axis=0)
     has_markers = z_m.shape[0] > 0
+    h0 = next(i for i in range(3) if i != up)  # the horizontal axis the side camera's image x is put on
+    # video heel / foot_index (image plane, m) on a synchronised clock
+    video = _foot_video(reader, side, imu, tg, result)
+    T = np.eye(3)  # lab -> fusion frame (a rotation about up putting the camera's image x on axis h0)
+    video_meta: dict[str, Any] = {}
+    if video is not None and has_markers:
+        # the camera's image x in the lab: least squares video_x = a x_h0 + b x_h1 + c (the marker centroid and
+        # the video foot mid-point differ by a lever; the walk's displacement dominates)
+        h1 = [i for i in range(3) if i != up][1]
+        cl = np.mean(z_m, axis=0)
+        vx = np.mean(video["z"][:, :, 0], axis=0)
+        ok = np.all(np.isfinite(cl), axis=1) & np.isfinite(vx)
+        if ok.sum() >= 50:
+            A = np.stack([cl[ok, h0], cl[ok, h1], np.ones(ok.sum())], axis=1)
+            a_, b_, _ = np.linalg.lstsq(A, vx[ok], rcond=None)[0]
+            phi = math.atan2(b_, a_)
+            c_, s_ = math.cos(phi), math.sin(phi)
+            T[h0, h0], T[h0, h1], T[h1, h0], T[h1, h1] = c_, s_, -s_, c_
+            video_meta["image_x_in_lab_rad"] = phi
+            video_meta["image_x_scale_vs_markers"] = float(math.hypot(a_, b_))
+            z_m = z_m @ T.T
+            perm = T @ perm
+        else:
+            result.warnings.append(f"{side} foot: too few common marker and video samples to place the camera in "
+                                   "the lab; video not used")
+            video = None
 
     # 2. heading alignment per stride, from the marker centroid and IMU displacements between mid-stances
     p_world = _cumtrapz(v_world, rate)
@@ -444,6 +550,32 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
             has_markers = False
             z_m = np.zeros((0, n, 3))
             marker_names = []
+            video = None  # (its placement in the lab came from the markers)
+    elif video is not None:
+        # no markers: the heading of the IMU world in the image plane, per stride: the IMU's horizontal
+        # displacement is put on the image x axis (the camera looks perpendicular to a straight walk), its sign
+        # from the video foot mid-point's displacement; checked against the video stride length (30 %)
+        vx = np.mean(video["z"][:, :, 0], axis=0)[:, None]
+        for i0, i1 in itertools.pairwise(mids):
+            if not 0.4 <= (i1 - i0) / rate <= 3.0:
+                continue
+            c0 = _nearest_finite(vx, i0, int(0.05 * rate))
+            c1 = _nearest_finite(vx, i1, int(0.05 * rate))
+            if c0 is None or c1 is None:
+                continue
+            d_v = float(c1[0] - c0[0])
+            d_i = p_world[i1, :2] - p_world[i0, :2]
+            li = float(np.hypot(*d_i))
+            if abs(d_v) < 0.3 or abs(li - abs(d_v)) > 0.3 * abs(d_v):
+                continue
+            yaw_pts.append((0.5 * (i0 + i1), math.atan2(-d_i[1] * np.sign(d_v), d_i[0] * np.sign(d_v))))
+        if yaw_pts:
+            yaw_t, yaw_fit = _heading_fit(np.array([p[0] for p in yaw_pts]) / rate,
+                                          np.unwrap(np.array([p[1] for p in yaw_pts])), np.arange(n) / rate)
+        else:
+            result.warnings.append(f"{side} foot: no stride seen by the video at both mid-stances; the heading of "
+                                   "the IMU cannot be aligned to the image, video not used")
+            video = None
     Rz = _rz(yaw_t)
     R_lab = np.einsum("ij,tjk,tkl->til", perm, Rz, R_world)  # sensor -> lab
     v_lab = np.einsum("ij,tjk,tk->ti", perm, Rz, v_world)
@@ -473,6 +605,40 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     else:
         pm = z_m
         frame = f"imu_world:{side}_foot"
+    # video landmarks: lever arms on the observed axes (image x -> h0, image up -> up), constant image offsets
+    n_v = 0
+    pv = np.zeros((0, n, 3))
+    vis = np.zeros((0, n))
+    v_levers = np.zeros((0, 3))
+    if video is not None:
+        zv = np.full(video["z"].shape, np.nan)
+        zv[:, :, h0] = video["z"][:, :, 0]
+        zv[:, :, up] = video["z"][:, :, 2]
+        v_levers = np.stack([_video_levers(zv[k] - p_nom, R_lab, seg, (h0, up)) for k in range(zv.shape[0])])
+        pv = zv - np.einsum("tij,mj->mti", R_lab, v_levers)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            voff = np.nanmedian(np.nanmean(pv, axis=0) - p_nom, axis=0)
+        voff = np.nan_to_num(voff)
+        if has_markers:
+            pv = pv - voff  # the image's unknown origin, relative to the marker-anchored lab frame
+        else:
+            # no markers: the output is in the image plane (origin: the image's, times the pixel scale)
+            p_nom = p_nom + voff
+            p_ins = p_ins + voff
+            frame = f"video:{video['stream']}"
+        n_v = pv.shape[0]
+        vis = video["vis"]
+        video_meta.update({"stream": video["stream"], "landmarks": video["names"], "scale_m_per_px": video["scale"],
+                           "lever_arms_sensor_m": v_levers.round(5).tolist(), "image_offset_m": voff.round(5).tolist(),
+                           "axes": {"image_x": int(h0), "image_up": int(up)}})
+        inputs.append(video["stream"])
+        if not has_markers:
+            # measured on simulated walks (docs/fusion-foot.md): the video-only band is too narrow
+            result.warnings.append(
+                f"{side} foot: position from the IMU and video without markers: its SD is UNDER-estimated (95 % band "
+                "covered the truth 83 % forward and 55 % vertically in validation; stride-length SD ~8x too small); "
+                "read the band as a lower bound")
 
     # 3. error-state Kalman smoother per axis, noise levels by EM
     dt = 1.0 / rate
@@ -480,9 +646,9 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     n_m = pm.shape[0]
     # measurements: 0 zero velocity (dv); 1, 2, 3 pseudo-measurements e0 = 0 (constant SD), e1 = 0 (SD growing with
     # the foot's acceleration and rotation rate), e2 = 0 (bias walk); 4.. markers (dp)
-    H = np.vstack([np.eye(6)[[1, 3, 4, 5]], np.tile(np.eye(6)[[0]], (n_m, 1))])
-    z = np.full((3, n, _NM + n_m), np.nan)
-    R = np.ones((3, n, _NM + n_m))
+    H = np.vstack([np.eye(6)[[1, 3, 4, 5]], np.tile(np.eye(6)[[0]], (n_m + n_v, 1))])
+    z = np.full((3, n, _NM + n_m + n_v), np.nan)
+    R = np.ones((3, n, _NM + n_m + n_v))
     sd_v = np.sqrt(_ZUPT_SD0_M_PER_S ** 2 + (_ZUPT_LEVER_M * w) ** 2)
     z[:, zupt, 0] = v_ins[zupt].T
     R[:, :, 0] = (sd_v ** 2)[None, :]
@@ -494,8 +660,13 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     for j in range(n_m):
         z[:, :, _NM + j] = (p_ins - pm[j]).T
         R[:, :, _NM + j] = m_sd0[j] ** 2
+    v_sd0 = _VIDEO_SD0_PX * video["scale"] if video is not None else 0.0
+    for k in range(n_v):
+        # heteroscedastic: SD = level / visibility (EM fits the level per axis); depth axis NaN (not observed)
+        z[:, :, _NM + n_m + k] = (p_ins - pv[k]).T
+        R[:, :, _NM + n_m + k] = (v_sd0 / np.nan_to_num(vis[k], nan=1.0)) ** 2
     x0 = np.zeros(6)
-    P0 = np.diag([1.0 if has_markers else 1e-8, 0.1 ** 2, 0.3 ** 2] + [_DIFFUSE_M_PER_S2 ** 2] * 3)
+    P0 = np.diag([1.0 if (has_markers or n_v) else 1e-8, 0.1 ** 2, 0.3 ** 2] + [_DIFFUSE_M_PER_S2 ** 2] * 3)
     fit: NoiseFit = estimate_noise(F, Q, H, z, R, x0, P0, fit_q=False, n_iter=n_iter)
     out = fit.output
     R_used = fit.R
@@ -516,9 +687,19 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
             if (seen & phase).sum() > 20:
                 var_point[phase] = np.mean((cen[seen & phase] - mean[seen & phase]) ** 2, axis=0)
     calib: dict[str, Any] = {"process_scale": [1.0, 1.0, 1.0], "method": "none (no markers)"}
-    if n_m and calibrate:
-        # 3b. calibrate the process-noise level by cross-validation on withheld stretches of the markers
-        scale, calib = _calibrate_process(F, Q, H, z, fit.R, x0, P0, base, cen, var_point, rate)
+    if (n_m or n_v) and calibrate:
+        # 3b. calibrate the process-noise level by cross-validation on withheld stretches of the markers (without
+        # markers: of the video, whose IMU-point estimate is predicted on its observed axes, with the variance of
+        # the fitted video noise)
+        if n_m:
+            scale, calib = _calibrate_process(F, Q, H, z, fit.R, x0, P0, base, cen, var_point, rate, n_m)
+        else:
+            vcols = slice(_NM, _NM + n_v)
+            seen_v = np.all(np.isfinite(pv[:, :, [h0, up]]), axis=(0, 2))
+            cen_v = np.where(seen_v[:, None], np.mean(pv, axis=0), np.nan)
+            var_v = np.nan_to_num(np.sum(fit.R[:, :, vcols], axis=2).T / n_v ** 2)
+            scale, calib = _calibrate_process(F, Q, H, z, fit.R, x0, P0, base, cen_v, var_v, rate, 0, cols=vcols)
+            calib["target"] = "video keypoints (IMU-point estimate), observed axes"
         R_used = fit.R.copy()
         R_used[:, :, 1:_NM] *= scale[:, None, None]
         out = kalman_smooth(F, Q, H, z, R_used, x0, P0)
@@ -537,6 +718,11 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         noise[f"markers:{name}"] = float(np.sqrt(np.nanmean(fit.r_scale[:, _NM + j])) * m_sd0[j])
     if n_m:
         noise["markers"] = float(np.sqrt(np.mean([noise[f"markers:{nm}"] ** 2 for nm in marker_names])))
+    for k in range(n_v):
+        # per observed axis: the SD at visibility 1 (m)
+        for ax, lab in ((h0, "image_x"), (up, "image_up")):
+            noise[f"video:{video['names'][k]}:{lab}_m_at_vis1"] = float(  # type: ignore[index]
+                np.sqrt(fit.r_scale[ax, _NM + n_m + k]) * v_sd0)
     meta: dict[str, Any] = {
         "point": "centroid of the foot markers' lever arms" if has_markers else "IMU, relative to its start",
         "imu_stream": imu.name, "markers": marker_names, "lever_arms_sensor_m": levers.round(5).tolist(),
@@ -549,10 +735,16 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         "zero_velocity_fraction": float(zupt.mean()),
         "process_calibration": calib,
     }
-    pos = FusedSignal(name=f"foot_position_{side}", times=tg, mean=mean, var=var_p, channels=("x", "y", "z"),
-                      units=("m", "m", "m"), frame=frame, inputs=tuple(inputs[-(1 + has_markers):]), noise=noise,
-                      meta=meta)
-    details[side] = {"imu_alone": imu_alone, "fit": fit, "levers": levers, "marker_names": marker_names}
+    if video is not None:
+        meta["video"] = video_meta
+    # markers and video: the fusion ran in the lab rotated about up (image x on axis h0); back to the lab (the
+    # channels are independent, so the variances rotate with the squared entries)
+    mean_out, var_out = mean @ T, var_p @ (T ** 2)
+    pos = FusedSignal(name=f"foot_position_{side}", times=tg, mean=mean_out, var=var_out, channels=("x", "y", "z"),
+                      units=("m", "m", "m"), frame=frame,
+                      inputs=tuple(inputs[-(1 + has_markers + (n_v > 0)):]), noise=noise, meta=meta)
+    details[side] = {"imu_alone": imu_alone @ T, "fit": fit, "levers": levers, "marker_names": marker_names,
+                     "video_levers": v_levers}
 
     # 5. strides between consecutive mid-stances
     horiz = [i for i in range(3) if i != up]
@@ -610,14 +802,16 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
 
     # 6. conflicts: the shared windowed test on the marker-centroid innovations (markers vs IMU prediction)
     if n_m:
-        result.conflicts.extend(_conflicts(tg, out.innovation[:, :, _NM:], out.innovation_var[:, :, _NM:],
-                                           R_used[:, :, _NM:], side))
+        mk = slice(_NM, _NM + n_m)
+        result.conflicts.extend(_conflicts(tg, out.innovation[:, :, mk], out.innovation_var[:, :, mk],
+                                           R_used[:, :, mk], side))
 
 
 def _cv_gaps(rng: np.random.Generator, n: int, rate: float) -> NDArray[np.bool_]:
     """Mask ``(n,)`` of random non-overlapping gaps (lengths uniform in ``_CV_GAP_S``) covering ``_CV_FRACTION``."""
     mask = np.zeros(n, dtype=bool)
     lo, hi = (max(1, round(x * rate)) for x in _CV_GAP_S)
+    hi = min(hi, max(lo, n // 4))  # a short record (a few-second lab walk): gaps up to a quarter of it
     if n < 4 * hi:
         return mask
     sep = max(1, round(0.05 * rate))
@@ -635,7 +829,9 @@ def _cv_gaps(rng: np.random.Generator, n: int, rate: float) -> NDArray[np.bool_]
 def _calibrate_process(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArray[np.float64],
                        z: NDArray[np.float64], R: NDArray[np.float64], x0: NDArray[np.float64],
                        P0: NDArray[np.float64], base: NDArray[np.float64], cen: NDArray[np.float64],
-                       var_point: NDArray[np.float64], rate: float) -> tuple[NDArray[np.float64], dict[str, Any]]:
+                       var_point: NDArray[np.float64], rate: float, n_m: int | None = None,
+                       cols: slice | None = None) -> tuple[
+        NDArray[np.float64], dict[str, Any]]:
     """Process-noise multiplier per lab axis, ``(3,)``, by cross-validation on the markers the fusion has.
 
     ``_CV_FOLDS`` folds, each withholding random stretches (``_CV_GAP_S`` long, ``_CV_FRACTION`` of the time) of
@@ -652,18 +848,22 @@ def _calibrate_process(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArra
     from fusionlab.fusion._kalman import kalman_smooth
 
     C, n, _ = z.shape
+    n_m = z.shape[2] - _NM if n_m is None else n_m
+    cols = slice(_NM, _NM + n_m) if cols is None else cols  # the measurements each fold withholds
     rng = np.random.default_rng(_CV_SEED)
     masks = np.stack([_cv_gaps(rng, n, rate) for _ in range(_CV_FOLDS)])  # (K, n)
     K = masks.shape[0]
     zc = np.tile(z, (K, 1, 1))  # channel f * C + c
     for f in range(K):
-        zc[f * C:(f + 1) * C][:, masks[f], _NM:] = np.nan
+        zc[f * C:(f + 1) * C][:, masks[f], cols] = np.nan  # markers only, video kept (no markers: the video)
     target = np.tile(cen.T, (K, 1))  # (K C, n)
     inside = np.repeat(masks, C, axis=0) & np.isfinite(target)
     base_c = np.tile(base.T, (K, 1))
     vp = np.tile(var_point.T, (K, 1))
     scale = np.ones(C)
-    both = inside.reshape(K, C, n).all(axis=1)  # (K, n): the whole centroid predicted (3D test)
+    obs = np.isfinite(cen).any(axis=0)  # the axes the target observes (video: not the depth axis)
+    chi2_95 = {3: _CHI2_95_3, 2: 5.991465, 1: _Z95 ** 2}.get(int(obs.sum()), _CHI2_95_3)
+    both = inside.reshape(K, C, n)[:, obs].all(axis=1)  # (K, n): the whole target predicted (joint test)
     if both.sum() < _CV_MIN_SAMPLES:
         return scale, {"method": f"none: {int(both.sum())} withheld marker samples to predict (< {_CV_MIN_SAMPLES})",
                        "process_scale": scale.tolist(), "n_predicted": int(both.sum()), "iterations": []}
@@ -679,13 +879,15 @@ def _calibrate_process(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArra
         out = kalman_smooth(F, Q, H, zc, Rc, x0, P0)
         zeta = (target - (base_c - out.x_smoothed[:, :, 0])) / np.sqrt(out.P_smoothed[:, :, 0, 0] + vp)
         za = [np.concatenate([zeta[f * C + c][inside[f * C + c]] for f in range(K)]) for c in range(C)]
-        z3 = np.concatenate([np.sum(zeta[f * C:(f + 1) * C][:, both[f]] ** 2, axis=0) for f in range(K)])
+        za = [x if x.size else np.zeros(1) for x in za]  # an unobserved axis: ratio 1 (it follows, see below)
+        z3 = np.concatenate([np.sum(zeta[f * C:(f + 1) * C][obs][:, both[f]] ** 2, axis=0) for f in range(K)])
         # ratios to the standard normal / chi-square quantiles: 1 = calibrated
-        q_axis = np.array([np.quantile(np.abs(x), 0.95) for x in za]) ** 2 / _Z95 ** 2
-        q_3d = float(np.quantile(z3, 0.95)) / _CHI2_95_3
+        q_axis = np.array([np.quantile(np.abs(x), 0.95) if o else _Z95 for x, o in zip(za, obs, strict=True)]
+                          ) ** 2 / _Z95 ** 2
+        q_3d = float(np.quantile(z3, 0.95)) / chi2_95
         history.append({"scale": scale.round(4).tolist(), "mean_z2": [round(float(np.mean(x ** 2)), 4) for x in za],
                         "coverage_axis": [round(float(np.mean(np.abs(x) <= _Z95)), 4) for x in za],
-                        "coverage_3d": round(float(np.mean(z3 <= _CHI2_95_3)), 4),
+                        "coverage_3d": round(float(np.mean(z3 <= chi2_95)), 4),
                         "q95_ratio_axis": q_axis.round(4).tolist(), "q95_ratio_3d": round(q_3d, 4)})
         if not common:
             # first every axis to its own 95 % quantile ...
@@ -699,6 +901,8 @@ def _calibrate_process(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArra
                     beta = np.where(np.abs(ds) > 1e-6, np.clip(-dq / np.where(ds == 0, 1.0, ds), 0.1, 1.0), 1.0)
                 prev = (scale.copy(), q_axis)
                 scale = np.minimum(scale * np.exp(np.clip(np.log(q_axis) / beta, -3.0, 3.0)), _CV_MAX_SCALE)
+                if not obs.all():  # an axis the target does not observe takes the observed axes' geometric mean
+                    scale[~obs] = math.exp(float(np.mean(np.log(scale[obs]))))
                 continue
         # ... then one common factor, never below that, for the 95 % quantile of the 3D statistic
         if q_3d <= 1.0 + _CV_TOL or np.all(scale >= _CV_MAX_SCALE * (1 - 1e-9)):
@@ -733,7 +937,7 @@ def _heading_fit(t_pts: NDArray[np.float64], ang: NDArray[np.float64], t: NDArra
         scale = max(1.4826 * float(np.median(np.abs(res))), 1e-4)
         wts = np.sqrt(np.minimum(1.0, 1.5 * scale / np.maximum(np.abs(res), 1e-12)))
     tt = t - t_pts.mean()
-    yaw = coef[0] + (coef[1] * tt if coef.size > 1 else 0.0)
+    yaw = coef[0] + (coef[1] * tt if coef.size > 1 else np.zeros_like(tt))
     return yaw, {"offset_rad": float(coef[0]), "drift_rad_per_s": float(coef[1]) if coef.size > 1 else 0.0,
                  "stride_residual_sd_rad": scale}
 
