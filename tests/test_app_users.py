@@ -49,7 +49,8 @@ def test_add_verify_wrong_password_roles(tmp_path: Path) -> None:
 
 
 def test_permissions_by_role() -> None:
-    assert can("researcher", "view") and not can("researcher", "export") and not can("researcher", "annotate")
+    assert can("researcher", "view") and can("researcher", "export") and not can("researcher", "annotate")
+    assert not can("researcher", "upload") and can("clinician", "upload") and can("admin", "upload")
     assert can("clinician", "export") and not can("clinician", "manage_users")
     assert can("admin", "manage_users")
     assert not can("guest", "view") and not can("admin", "launch_rockets")

@@ -34,18 +34,19 @@ __all__ = ["PERMISSIONS", "PRIVATE_DIRNAME", "ROLES", "User", "UserStore", "can"
 
 Role = Literal["clinician", "researcher", "admin"]
 ROLES: tuple[str, ...] = ("clinician", "researcher", "admin")
-"""clinician: views and (later) exports and annotates; researcher: read-only; admin: everything + user management."""
+"""clinician: views, exports, uploads (later annotates); researcher: read-only (views and exports); admin: everything +
+user management."""
 
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "view": ("clinician", "researcher", "admin"),
-    "export": ("clinician", "admin"),
+    "export": ("clinician", "researcher", "admin"),  # read-only: exporting changes nothing
     "annotate": ("clinician", "admin"),
     "upload": ("clinician", "admin"),
     "set_profile": ("clinician", "admin"),
     "manage_users": ("admin",),
 }
-"""Which roles may do what. ``view`` and ``set_profile`` are used by pages; the others are enforced when their pages
-exist."""
+"""Which roles may do what. ``view``, ``export``, ``upload`` and ``set_profile`` are enforced server-side (pages,
+routes); ``annotate`` and ``manage_users`` when their pages exist."""
 
 PRIVATE_DIRNAME = ".fusionlab"
 USERS_FILENAME = "users.json"

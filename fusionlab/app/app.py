@@ -10,7 +10,8 @@ from typing import Any
 
 from fusionlab.app._clinical import ParameterCache
 from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, SessionIndex
-from fusionlab.app._users import UserStore, private_dir
+from fusionlab.app._upload import DEFAULT_UPLOAD_MAX_BYTES, JobTable
+from fusionlab.app._users import UserStore, can, private_dir
 from fusionlab.app._video import FrameServer
 from fusionlab.exceptions import ValidationError
 
@@ -31,6 +32,8 @@ class AppContext:
     zoom_max_points: int = ZOOM_MAX_POINTS
     params: ParameterCache = field(default_factory=ParameterCache)
     frames: FrameServer = field(default_factory=FrameServer)
+    jobs: JobTable = field(default_factory=JobTable)
+    upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
 
 
 def get_context() -> AppContext:
@@ -106,8 +109,176 @@ def _install_frame_route(server: Any) -> None:
         return resp
 
 
+UPLOAD_ROUTE = "/_fusionlab/upload"
+"""POST the raw bytes of one recording (not a form: the body is streamed to disk as it arrives). Headers:
+``X-Requested-With: fusionlab-upload`` (required; a cross-site form cannot set it), ``X-Upload-Name`` (the file name,
+percent-encoded), ``X-Upload-Target`` (``new`` or the opaque id of an existing session), ``X-Upload-Subject`` and
+``X-Upload-Date`` (new sessions; percent-encoded), ``X-Upload-Process`` (``1``: detect events and fuse after the
+ingest). Answers JSON: ``202 {"job": id, "message"}``, or ``{"error": message}`` with 400 (bad request), 403 (role),
+404 (unknown session), 411 (no Content-Length), 413 (too large) or 415 (not a supported recording)."""
+EXPORT_ROUTE = "/_fusionlab/export/<sid>/<fmt>"
+"""GET a session's results: ``fmt`` = ``results.csv`` (`fusionlab.app._export.results_csv`) or ``session.c3d``."""
+EXPORT_FORMATS = ("results.csv", "session.c3d")
+
+
+def export_url(sid: str, fmt: str) -> str:
+    """The download URL of a session's export (``fmt`` in `EXPORT_FORMATS`)."""
+    return f"/_fusionlab/export/{sid}/{fmt}"
+
+
+def _json_response(status: int, **body: Any) -> Any:
+    import flask
+
+    return flask.Response(flask.json.dumps(body), status=status, mimetype="application/json")
+
+
+def _install_upload_route(server: Any) -> None:
+    import urllib.parse
+
+    import flask
+
+    from fusionlab.app._audit import audit
+    from fusionlab.app._auth import current_user_name, current_user_role
+    from fusionlab.app._data import session_id
+    from fusionlab.app._upload import (
+        Job,
+        check_recording,
+        new_session_path,
+        run_ingest,
+        safe_filename,
+        upload_folder,
+        validate_date,
+        validate_subject,
+    )
+
+    @server.route(UPLOAD_ROUTE, methods=["POST"])
+    def upload() -> Any:
+        import shutil
+
+        c = get_context()
+        user, role = current_user_name(), current_user_role()
+        h = flask.request.headers
+        if not can(role, "upload"):
+            audit(c.data_dir, user, "upload_refused", None, reason="role")
+            return _json_response(403, error=f"your role ({role}) may not upload recordings (read-only).")
+        if h.get("X-Requested-With") != "fusionlab-upload":
+            return _json_response(400, error="uploads come from the sessions page (missing X-Requested-With).")
+        length = flask.request.content_length
+        if length is None:
+            return _json_response(411, error="the upload needs a Content-Length (send the file itself as the body).")
+        limit = c.upload_max_bytes
+        if length > limit:  # refused before one byte of the body is read
+            audit(c.data_dir, user, "upload_refused", None, reason="too_large", bytes=length)
+            return _json_response(413, error=f"the file is {length / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB.")
+        try:
+            name = safe_filename(urllib.parse.unquote(h.get("X-Upload-Name", "")))
+            target = h.get("X-Upload-Target", "new")
+            date = validate_date(urllib.parse.unquote(h.get("X-Upload-Date", "")))
+            if target == "new":
+                subject = validate_subject(urllib.parse.unquote(h.get("X-Upload-Subject", "")))
+                session_path = None
+            else:
+                subject = ""
+                session_path = c.index.path_of(target)
+                if session_path is None:
+                    return _json_response(404, error="no such session (it may have been moved); reload the page.")
+        except ValidationError as e:
+            return _json_response(400, error=str(e))
+        process = h.get("X-Upload-Process", "0") == "1"
+
+        folder = upload_folder(c.data_dir)
+        dest = folder / name
+        flask.request.max_content_length = limit  # this route's limit, not the 16 MB of the Dash callbacks
+        received = 0
+        try:
+            stream = flask.request.stream
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                while chunk := stream.read(1 << 20):
+                    received += len(chunk)
+                    if received > limit:
+                        raise OverflowError
+                    fh.write(chunk)
+            if received != length:
+                shutil.rmtree(folder, ignore_errors=True)
+                return _json_response(400, error="the upload was interrupted; try again.")
+            entry = check_recording(dest, name)
+        except OverflowError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return _json_response(413, error=f"the file is larger than the limit of {limit / 1e6:.1f} MB.")
+        except ValidationError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            audit(c.data_dir, user, "upload_refused", None, reason="type", bytes=received)
+            return _json_response(415, error=str(e))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        new = session_path is None
+        if session_path is None:
+            session_path = new_session_path(c.data_dir, date)
+        sid = session_id(session_path.relative_to(c.data_dir).as_posix(), c.index.key)
+        job = Job(id=folder.name[:16], user=user, filename=name, fmt=entry.name, session=sid, new_session=new,
+                  process=process)
+        audit(c.data_dir, user, "upload", sid, upload=folder.name, format=entry.name, bytes=received,
+              new_session=new, job=job.id)
+
+        def work(update: Any) -> dict[str, Any]:
+            try:
+                out = run_ingest(dest, session_path, subject=subject, session_date=date, process=process,
+                                 update=update, shown_name=name)
+            except Exception as e:
+                audit(c.data_dir, user, "ingest", sid, job=job.id, result="failed")
+                raise e from None
+            audit(c.data_dir, user, "ingest", sid, job=job.id, result="ok", streams=len(out["streams"]))
+            return out
+
+        c.jobs.submit(job, work)
+        return _json_response(202, job=job.id, session=sid,
+                              message=f"{name} ({entry.name}, {received / 1e6:.1f} MB) received; ingesting ...")
+
+
+def _install_export_route(server: Any) -> None:
+    import flask
+
+    from fusionlab.app._audit import audit
+    from fusionlab.app._auth import current_user_name, current_user_role
+    from fusionlab.app._export import results_csv, session_c3d
+    from fusionlab.exceptions import FileFormatError
+
+    @server.route(EXPORT_ROUTE, methods=["GET"])
+    def export(sid: str, fmt: str) -> Any:
+        c = get_context()
+        user, role = current_user_name(), current_user_role()
+        if not can(role, "export"):
+            return _json_response(403, error=f"your role ({role}) may not export.")
+        if fmt not in EXPORT_FORMATS:
+            flask.abort(404)
+        path = c.index.path_of(sid)
+        if path is None:
+            flask.abort(404)
+        if fmt == "results.csv":
+            from fusionlab.persist import open_session
+
+            with open_session(path) as r:
+                header = {"subject": r.subject or "", "session_date": r.session_date or "", "session_id": sid}
+            body: bytes = results_csv(path, header=header).encode("utf-8")
+            mimetype = "text/csv"
+        else:
+            try:
+                body, _counts = session_c3d(path)
+            except FileFormatError as e:
+                return _json_response(409, error=f"this session cannot be exported to C3D: {e.reason}")
+            mimetype = "application/octet-stream"
+        audit(c.data_dir, user, "export", sid, format=fmt, bytes=len(body))
+        resp = flask.Response(body, mimetype=mimetype)
+        # no pseudonym in the file name: the browser may keep it in its download history
+        resp.headers["Content-Disposition"] = f'attachment; filename="session-{sid[:8]}-{fmt}"'
+        return resp
+
+
 def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False, max_points: int = DEFAULT_MAX_POINTS,
-               zoom_max_points: int = ZOOM_MAX_POINTS, require_users: bool = True) -> Any:
+               zoom_max_points: int = ZOOM_MAX_POINTS, require_users: bool = True,
+               upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES) -> Any:
     """Build the web app serving every session under ``data_dir``.
 
     Parameters
@@ -121,6 +292,8 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
         Points per trace in the overview and in zoomed views.
     require_users
         Refuse to build an app nobody can log in to.
+    upload_max_bytes
+        Largest recording accepted by the upload route (the Dash callbacks keep a 16 MB request limit).
 
     Returns
     -------
@@ -162,10 +335,12 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
         REMEMBER_COOKIE_DURATION=0,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         FUSIONLAB_CONTEXT=AppContext(data_dir, SessionIndex(data_dir, key), FigureCache(),
-                                     max_points, zoom_max_points),
+                                     max_points, zoom_max_points, upload_max_bytes=upload_max_bytes),
     )
     install_auth(server, data_dir, store)  # before Dash: the gate runs ahead of Dash's own hooks
     _install_frame_route(server)
+    _install_upload_route(server)
+    _install_export_route(server)
 
     _callback.GLOBAL_CALLBACK_MAP.clear()  # drop callbacks of an app created earlier and never started
     _callback.GLOBAL_CALLBACK_LIST.clear()

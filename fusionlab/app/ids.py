@@ -34,3 +34,15 @@ PATIENT_KINEMATICS = "patient-kinematics"
 
 # triage page
 TRIAGE_TABLE = "triage-table"
+
+# sessions page: upload panel (clinician/admin) and the user's ingest jobs
+UPLOAD_FILE = "upload-file"  # button: assets/upload.js opens a file picker and posts the file to /_fusionlab/upload
+UPLOAD_TARGET = "upload-target"  # <select>: "new" or an opaque session id
+UPLOAD_SUBJECT = "upload-subject"
+UPLOAD_DATE = "upload-date"
+UPLOAD_PROCESS = "upload-process"  # dcc.Checklist: detect events and fuse after the ingest
+UPLOAD_BUTTON = "upload-button"
+UPLOAD_STATUS = "upload-status"
+UPLOAD_JOBS = "upload-jobs"
+UPLOAD_POLL = "upload-poll"  # dcc.Interval
+UPLOAD_SEEN_STORE = "upload-seen"  # ids of finished jobs already reflected in the sessions table

@@ -12,10 +12,11 @@ from dash import Input, Output, State, callback, ctx, dash_table, dcc, html
 
 from fusionlab.app import ids
 from fusionlab.app._audit import audit
-from fusionlab.app._auth import current_user_name
+from fusionlab.app._auth import current_user_name, current_user_role
 from fusionlab.app._data import conflict_rows, default_traces, list_traces, session_update
 from fusionlab.app._video import cursor_time
-from fusionlab.app.app import frame_url, get_context
+from fusionlab.app._users import can
+from fusionlab.app.app import export_url, frame_url, get_context
 
 dash.register_page(__name__, path_template="/session/<sid>", name="Session", title="fusionlab - session", order=1)
 
@@ -63,7 +64,8 @@ def layout(sid: str | None = None, **_query: str) -> Any:
     return html.Div([
         dcc.Store(id=ids.SESSION_KEY_STORE, data={"sid": sid}),
         dcc.Store(id=ids.SESSION_VIEW_STORE, data={"window": None}),
-        html.Div([html.H2(f"{subject} - {date}"), dcc.Link("all sessions", href="/")], className="toolbar"),
+        html.Div([html.H2(f"{subject} - {date}"), dcc.Link("all sessions", href="/"),
+                  *_export_links(sid)], className="toolbar"),
         dcc.Dropdown(id=ids.SESSION_TRACES, options=options, value=chosen, multi=True,
                      placeholder="streams and channels to show"),
         body,
@@ -97,6 +99,14 @@ def _update(relayout: Any, traces: list[str] | None, cell: dict[str, Any] | None
                         conflict_index=None if not cell else cell.get("row_id"), view=view, cache=c.figures,
                         max_points=c.max_points, zoom_max_points=c.zoom_max_points)
     return tuple(dash.no_update if v is None else v for v in (up.figure, up.explanation, up.view))
+
+
+def _export_links(sid: str) -> list[Any]:
+    """Download links (plain links: the browser downloads, the route checks the role and writes the audit record)."""
+    if not can(current_user_role(), "export"):
+        return []
+    return [html.A("export results (CSV)", href=export_url(sid, "results.csv"), id="export-csv", download=""),
+            html.A("export C3D", href=export_url(sid, "session.c3d"), id="export-c3d", download="")]
 
 
 _VIDEO_TRIGGERS = {ids.SESSION_CURSOR_STORE: "cursor", ids.SESSION_VIEW_STORE: "view"}
