@@ -35,7 +35,12 @@ class AdapterEntry(NamedTuple):
 
 
 def _sniff_c3d(head: bytes, _text: str) -> bool:
-    return len(head) >= 2 and head[1] == 0x50
+    """C3D: header word 1 is (parameter block, 0x50) and the parameter section starts with a processor type (84
+    Intel, 85 DEC, 86 MIPS) in its 4th byte, where the head reaches it."""
+    if len(head) < 2 or head[1] != 0x50 or head[0] < 2:
+        return False
+    start = (head[0] - 1) * 512
+    return len(head) < start + 4 or head[start + 3] in (84, 85, 86)
 
 
 def _sniff_mot(_head: bytes, text: str) -> bool:

@@ -393,3 +393,17 @@ def test_markers_written_as_exact_zeros_are_missing() -> None:
     both = ~zero & np.all(np.isfinite(ref), axis=2)
     np.testing.assert_allclose(m.data[both], ref[both], rtol=1e-6, atol=1e-9)
     assert not np.any(np.all(m.data == 0.0, axis=2))
+
+
+def test_c3d_sniffer_checks_the_parameter_section() -> None:
+    """Content sniffing (files without a .c3d suffix): the header's 0x50 byte alone is not enough, the parameter
+    section it points to must start with a processor type."""
+    from fusionlab.adapters import _sniff_c3d
+
+    real = shared_path("c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d").read_bytes()[:8192]
+    assert _sniff_c3d(real, "")
+    broken = bytearray(real)
+    start = (real[0] - 1) * 512
+    broken[start + 3] = 0  # no processor type where the parameter section should start
+    assert not _sniff_c3d(bytes(broken), "")
+    assert not _sniff_c3d(b"\x00P" + b"\x00" * 600, "")  # parameter block 0 does not exist
