@@ -110,10 +110,19 @@ class SessionRow(TypedDict):
     n_conflicts: int
     n_warnings: int
     warnings: list[str]
+    status: str
+    """``""`` for a session, ``"recording"`` (or ``"recording stopped, not merged"``) for a recording in progress
+    (`fusionlab.app._live`)."""
+    last_flush: str
+    """ISO time of the recorder's last flush (recordings only), else ``""``."""
 
 
 def summarize_session(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The sessions-page summary of one file (a `SessionRow` without ``id``).
+    """The sessions-page summary of one file (a `SessionRow` without ``id``, ``status`` and ``last_flush``).
+
+    A session whose recording is in progress (``S01.h5.live`` exists) is read through
+    `fusionlab.app._live.LiveReader` (SWMR read of the live files, up to the last flush, plus the session file if
+    it exists already).
 
     Data-quality warnings: streams with more than 5 % missing samples, the notes the adapters recorded at ingest,
     several device clocks not synchronised, and fusion-model warnings.
@@ -123,10 +132,10 @@ def summarize_session(path: str | os.PathLike[str]) -> dict[str, Any]:
     SessionFormatError
         If the file is not a fusionlab session.
     """
-    from fusionlab.persist import open_session
+    from fusionlab.app._live import open_any
 
     warnings: list[str] = []
-    with open_session(path) as r:
+    with open_any(path) as r:
         infos = [r.stream_info(n) for n in r.stream_names]
         starts = [i["start_s"] for i in infos if i["n_samples"]]
         ends = [i["start_s"] + i["duration_s"] for i in infos if i["n_samples"]]
@@ -144,7 +153,7 @@ def summarize_session(path: str | os.PathLike[str]) -> dict[str, Any]:
         subject, date = r.subject, r.session_date
         has_fusion = any(n.startswith("fusion_") for n in r.derived_names())
     n_conflicts = 0
-    if has_fusion:
+    if has_fusion and Path(path).exists():
         try:
             results = _read_fusion(path)
         except (FusionlabError, KeyError, ValueError, TypeError, OSError) as e:
@@ -185,46 +194,90 @@ class SessionIndex:
     def __init__(self, data_dir: str | os.PathLike[str], key: bytes) -> None:
         self.data_dir = Path(data_dir)
         self.key = key
-        self._cache: dict[Path, tuple[tuple[int, int], SessionRow | None]] = {}
+        self._cache: dict[Path, tuple[tuple[Any, ...], SessionRow | None]] = {}
         self._paths: dict[str, Path] = {}
+        self._live: dict[str, Path] = {}
         self.n_unreadable = 0
 
-    def scan(self) -> list[SessionRow]:
-        """One row per readable session file, sorted by date then subject."""
-        rows: list[SessionRow] = []
+    def scan(self, *, live: bool = False) -> list[SessionRow]:
+        """One row per readable session file, sorted by date then subject.
+
+        With ``live``, recordings in progress (``S01.h5.live``, `fusionlab.app._live`) are listed too, with
+        ``status`` ``"recording"``: their row replaces the row of the session file they will be merged into (same
+        id: the id is the one of the session path). Without it (the other pages), only complete session files.
+        """
+        from fusionlab.app._live import find_live_sessions, live_status, session_stamp
+
+        rows: dict[str, SessionRow] = {}
         paths: dict[str, Path] = {}
+        live_paths: dict[str, Path] = {}
         n_bad = 0
+        live_sessions = find_live_sessions(self.data_dir)
         for p in find_session_files(self.data_dir):
             try:
                 st = p.stat()
             except FileNotFoundError:  # removed while scanning
                 continue
-            stamp = (st.st_mtime_ns, st.st_size)
-            cached = self._cache.get(p)
-            if cached is None or cached[0] != stamp:
-                sid = session_id(p.relative_to(self.data_dir).as_posix(), self.key)
-                try:
-                    row: SessionRow | None = {"id": sid, **summarize_session(p)}  # type: ignore[typeddict-item]
-                except (FusionlabError, OSError, KeyError, ValueError):
-                    row = None  # not a session (or being written): left out; the name is not logged
-                self._cache[p] = (stamp, row)
-            row = self._cache[p][1]
+            stamp: tuple[Any, ...] = (st.st_mtime_ns, st.st_size)
+            row = self._summary(p, stamp)
             if row is None:
                 n_bad += 1
                 continue
-            rows.append(row)
+            rows[row["id"]] = row
             paths[row["id"]] = p
-        for gone in set(self._cache) - set(paths.values()) - {p for p, (_, r) in self._cache.items() if r is None}:
+        for p in live_sessions:
+            stamp = session_stamp(p)
+            if not any(name.endswith(".live") for name, _, _ in stamp):  # merged meanwhile
+                continue
+            row = self._summary(p, stamp)
+            if row is None:  # e.g. created but not yet in SWMR mode: shows at the next scan
+                continue
+            st_live = live_status(p)
+            live_paths[row["id"]] = p
+            if live:
+                rows[row["id"]] = {**row, "status": st_live["status"] or "recording",
+                                   "last_flush": st_live["last_flush"]}
+        keep = set(paths.values()) | set(live_paths.values())
+        for gone in [p for p, (_, r) in self._cache.items() if p not in keep and r is not None]:
             del self._cache[gone]
         self._paths = paths
+        self._live = live_paths
         self.n_unreadable = n_bad
-        return sort_rows(rows, "date", descending=True)
+        out = [r for sid, r in rows.items() if live or sid in paths]
+        return sort_rows(out, "date", descending=True)
+
+    def _summary(self, p: Path, stamp: tuple[Any, ...]) -> SessionRow | None:
+        cached = self._cache.get(p)
+        if cached is None or cached[0] != stamp:
+            sid = session_id(p.relative_to(self.data_dir).as_posix(), self.key)
+            try:
+                row: SessionRow | None = {"id": sid, "status": "", "last_flush": "",  # type: ignore[typeddict-item]
+                                          **summarize_session(p)}
+            except (FusionlabError, OSError, KeyError, ValueError):
+                row = None  # not a session (or being written): left out; the name is not logged
+            self._cache[p] = (stamp, row)  # type: ignore[assignment]
+        return self._cache[p][1]
 
     def path_of(self, sid: str) -> Path | None:
-        """The file of a session id (re-scans once when the id is unknown), or None."""
+        """The (complete) session file of a session id (re-scans once when the id is unknown), or None.
+
+        A recording in progress into a new session has no file yet: None (see `view_path_of`).
+        """
         if sid not in self._paths:
             self.scan()
         return self._paths.get(sid)
+
+    def view_path_of(self, sid: str) -> Path | None:
+        """The session path of an id for the session page: the session file, or the session path of a recording in
+        progress (whose file may not exist yet; read it with `fusionlab.app._live.open_any`). Re-scans once when
+        the id is unknown."""
+        if sid not in self._paths and sid not in self._live:
+            self.scan()
+        return self._paths.get(sid) or self._live.get(sid)
+
+    def is_live(self, sid: str) -> bool:
+        """True when the id is a recording in progress (as of the last scan)."""
+        return sid in self._live
 
 
 SORT_COLUMNS = ("subject", "date", "n_streams", "modalities", "duration_s", "n_events", "n_conflicts", "n_warnings")
@@ -520,13 +573,13 @@ def session_figure(path: str | os.PathLike[str], *, traces: Sequence[str] | None
         A plotly figure (``data``, ``layout``); ``layout.meta`` holds ``window``, ``full_resolution`` (no trace
         was downsampled) and ``n_points`` (total points drawn).
     """
-    from fusionlab.persist import open_session
+    from fusionlab.app._live import open_any
 
     if fusion is None:
-        fusion = _read_fusion_or_empty(path)
+        fusion = _read_fusion_or_empty(path) if Path(path).exists() else {}
     rows: list[_Row] = []
     downsampled = False
-    with open_session(path) as r:
+    with open_any(path) as r:
         t_all = _time_range(r, fusion)
         t0, t1 = window if window is not None else t_all
         # 1. fused signals
@@ -799,8 +852,12 @@ class FigureCache:
     def get(self, path: Path, traces: Iterable[str] | None, window: tuple[float, float] | None,
             max_points: int) -> dict[str, Any]:
         """The figure of `session_figure` (built once per key)."""
-        st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size, None if traces is None else tuple(traces),
+        from fusionlab.app._live import session_stamp
+
+        stamp = session_stamp(path)  # the session file and any live recording file (changes at every flush)
+        if not stamp:
+            raise FileNotFoundError(path)
+        key = (str(path), stamp, None if traces is None else tuple(traces),
                None if window is None else (round(window[0], 4), round(window[1], 4)), max_points)
         if key in self._d:
             self._d.move_to_end(key)

@@ -19,6 +19,8 @@ SESSION_VIDEO_PANEL = "session-video"  # only when the session has a pose video 
 SESSION_VIDEO_IMG = "session-video-img"
 SESSION_VIDEO_CAPTION = "session-video-caption"
 SESSION_CURSOR_STORE = "session-cursor"  # {"t": session time under the mouse}, written by assets/cursor.js
+SESSION_LIVE_POLL = "session-live-poll"  # dcc.Interval: re-read a recording in progress (disabled otherwise)
+SESSION_LIVE_STATUS = "session-live-status"  # "recording in progress ... last flush at ..."
 
 # agreement page
 AGREEMENT_PARAMETER = "agreement-parameter"

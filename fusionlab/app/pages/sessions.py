@@ -20,6 +20,7 @@ dash.register_page(__name__, path="/", name="Sessions", title="fusionlab - sessi
 
 _COLUMNS = [
     {"id": "subject", "name": "subject"},
+    {"id": "status", "name": "status"},
     {"id": "date", "name": "date"},
     {"id": "modalities", "name": "modalities"},
     {"id": "n_streams", "name": "streams", "type": "numeric"},
@@ -33,11 +34,27 @@ _COLUMNS = [
 
 def _table_rows(rows: list[SessionRow]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     data = [{**{k: v for k, v in r.items() if k != "warnings"},
-             "open": f"[open](/session/{r['id']}) · [agreement](/agreement/{r['id']})"}
+             "status": _status(r),
+             "open": f"[open](/session/{r['id']})" if r.get("status") else
+                     f"[open](/session/{r['id']}) · [agreement](/agreement/{r['id']})"}
             for r in rows]
     tips = [{"n_warnings": {"value": "\n".join(f"- {w}" for w in r["warnings"]) or "none", "type": "markdown"}}
             for r in rows]
     return data, tips
+
+
+def _status(r: SessionRow) -> str:
+    """``"recording (last flush 14:02:31)"`` for a recording in progress, else empty."""
+    if not r.get("status"):
+        return ""
+    import datetime as dt
+
+    when = r.get("last_flush") or ""
+    try:
+        local = dt.datetime.fromisoformat(when).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return r["status"]
+    return f"{r['status']} (last flush {local})"
 
 
 _ACCEPT = ".c3d,.csv,.tsv,.txt,.mot,.xdf,.mat,.mp4,.m4v,.mov,.avi,.mkv,.webm"
@@ -83,12 +100,12 @@ def _job_line(j: Job) -> Any:
 def layout(**_query: str) -> Any:
     """The page (query parameters are ignored: nothing about patients goes into URLs)."""
     c = get_context()
-    rows = c.index.scan()
+    rows = c.index.scan(live=True)
     data, tips = _table_rows(rows)
     may_upload = can(current_user_role(), "upload")
     return html.Div([
         html.H2("Patients and sessions"),
-        _upload_panel(rows, c.upload_max_bytes) if may_upload else None,
+        _upload_panel([r for r in rows if not r["status"]], c.upload_max_bytes) if may_upload else None,
         html.Div(id=ids.UPLOAD_STATUS, className="muted", role="status"),
         html.Ul(id=ids.UPLOAD_JOBS, className="jobs"),
         dcc.Interval(id=ids.UPLOAD_POLL, interval=1000),
@@ -120,7 +137,7 @@ def _update(query: str | None, sort_by: list[dict[str, str]] | None) -> tuple[An
 
 
 def _table_view(query: str | None, sort_by: list[dict[str, str]] | None) -> tuple[Any, Any, str]:
-    rows = get_context().index.scan()
+    rows = get_context().index.scan(live=True)
     rows = filter_rows(rows, query)
     if sort_by:
         rows = sort_rows(rows, sort_by[0]["column_id"], descending=sort_by[0]["direction"] == "desc")
