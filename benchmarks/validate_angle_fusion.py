@@ -13,7 +13,6 @@ markers included the RMS difference to the markers against their noise; the conf
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import warnings
@@ -26,22 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from fusionlab.adapters.c3d import read_c3d  # noqa: E402
 from fusionlab.fusion._angles import fuse_angles  # noqa: E402
-from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle  # noqa: E402
+from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle, true_clocks  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 TRIALS = ["c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d", "btkdata/PiG_Motion-FlatFoot-Full.c3d",
           "c3d_org/sample03_gait-pig.c3d", "c3d_org/sample09_PlugInC3D.c3d", "c3d_org/sample23_Vicon_analysis.c3d"]
-
-
-def synced(sim):
-    """The simulated clocks as an exact `fusionlab sync` would leave them (true offsets, 1 ms SD, method ``prior``);
-    `fuse_angles` does not fuse unsynchronised streams. A clock with an injected error is kept."""
-    truth = sim.metadata["simulation"]
-    off = {"sim:imu": truth["imu_offset_s"], "sim:video": truth["video_offset_s"]}
-    clocks = {k: (dataclasses.replace(e, offset_s=off.get(k, 0.0), offset_sd_s=0.001, method="prior",
-                                      quality="simulation truth") if e.method == "unsynchronised" else e)
-              for k, e in sim.clocks.items()}
-    return dataclasses.replace(sim, clocks=clocks)
 
 
 def truth_on(sim, times: np.ndarray, side: str) -> np.ndarray:
@@ -85,7 +73,7 @@ def main() -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             src = read_c3d(SHARED / rel, prefix="")
-        sim = synced(simulate_session(src, include_markers=False, seed=1))
+        sim = true_clocks(simulate_session(src, include_markers=False, seed=1))
         runs = {k: knee(fuse_angles(sim, joints=("knee",), use=u, conflicts=False))
                 for k, u in (("fused", ("video", "imu")), ("video", ("video",)), ("imu", ("imu",)))}
         f = runs["fused"]
@@ -102,7 +90,7 @@ def main() -> int:
             row.append(side + ": " + " ".join(f"{k} {math.degrees(math.sqrt(np.mean(v ** 2))):.2f}"
                                               for k, v in e.items()))
         print(f"{rel}: " + " | ".join(row))
-        simm = synced(simulate_session(src, include_markers=True, seed=1))
+        simm = true_clocks(simulate_session(src, include_markers=True, seed=1))
         rm = fuse_angles(simm)
         km = knee(rm)
         d = [math.sqrt(np.nanmean((km.mean[:, i] - truth_on(simm, km.times, s)) ** 2)) for i, s in
@@ -117,7 +105,7 @@ def main() -> int:
         if args.faults:
             t_ok = fault_start(simm)
             for fault, want, start in faults_for(t_ok, float(km.times[0])):
-                rf = fuse_angles(synced(simulate_session(src, include_markers=True, seed=1, faults=[fault])))
+                rf = fuse_angles(true_clocks(simulate_session(src, include_markers=True, seed=1, faults=[fault])))
                 ok = flagged(rf.conflicts, want, start)
                 key = f"{fault.kind} {fault.target}".strip()
                 fault_ok.setdefault(key, []).append(ok)

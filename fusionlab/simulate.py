@@ -37,6 +37,7 @@ the source markers (stored as a stream when ``include_truth``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -53,7 +54,7 @@ from fusionlab.kinematics import joint_centres, sagittal_angles, segment_frames
 from fusionlab.model import ClockEntry, Session, Stream
 
 __all__ = ["CameraModel", "Fault", "ImuNoise", "VideoNoise", "imu_oracle_knee", "simulate_session", "true_angle",
-           "virtual_camera", "virtual_imu"]
+           "true_clocks", "virtual_camera", "virtual_imu"]
 
 G = 9.80665
 SMOOTH_HZ = 8.0
@@ -351,3 +352,15 @@ def imu_oracle_knee(sim: Session, side: str, t: NDArray[np.float64], truth: NDAr
     ang = np.concatenate([[0.0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
     k0 = np.flatnonzero(np.isfinite(truth))[0]
     return ang - ang[k0] + truth[k0]
+
+
+def true_clocks(sim: Session, sd_s: float = 0.001) -> Session:
+    """The simulated session with its unsynchronised clocks set as an exact `fusionlab sync` would leave them: the
+    true offsets with ``sd_s`` (method ``prior``). A clock stored with an injected error (``clock_error``) is kept.
+    For validation runs that skip the synchronisation step (the fusion models do not fuse unsynchronised streams)."""
+    truth = sim.metadata["simulation"]
+    off = {"sim:imu": truth["imu_offset_s"], "sim:video": truth["video_offset_s"]}
+    clocks = {k: (dataclasses.replace(e, offset_s=off.get(k, 0.0), offset_sd_s=sd_s, method="prior",
+                                      quality="simulation truth") if e.method == "unsynchronised" else e)
+              for k, e in sim.clocks.items()}
+    return dataclasses.replace(sim, clocks=clocks)

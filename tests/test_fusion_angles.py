@@ -6,7 +6,6 @@ Figures and the command that prints them: docs/fusion-angles.md, ``benchmarks/va
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 
@@ -17,7 +16,7 @@ from fusionlab.adapters.c3d import read_c3d
 from fusionlab.fusion._angles import NOISE_FLOOR, _clock_lag, fuse_angles
 from fusionlab.fusion._conflicts import effective_dof, find_conflicts, slope_change_flags
 from fusionlab.fusion.base import Conflict, FusedSignal
-from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle
+from fusionlab.simulate import Fault, imu_oracle_knee, simulate_session, true_angle, true_clocks
 from tests.conftest import shared_path
 
 pytestmark = pytest.mark.shared_data
@@ -35,19 +34,8 @@ def _read(rel: str):
         return read_c3d(shared_path(rel), prefix="")
 
 
-def _synced(sim):
-    """The simulated session with its unsynchronised clocks set as an exact `fusionlab sync` would: the true
-    offsets, 1 ms SD (method ``prior``). A clock with an injected error (``prior``) is kept."""
-    truth = sim.metadata["simulation"]
-    off = {"sim:imu": truth["imu_offset_s"], "sim:video": truth["video_offset_s"]}
-    clocks = {k: (dataclasses.replace(e, offset_s=off.get(k, 0.0), offset_sd_s=0.001, method="prior",
-                                      quality="simulation truth") if e.method == "unsynchronised" else e)
-              for k, e in sim.clocks.items()}
-    return dataclasses.replace(sim, clocks=clocks)
-
-
 def _sim(src, **kw):
-    return _synced(simulate_session(src, **kw))
+    return true_clocks(simulate_session(src, **kw))
 
 
 def _truth(sim, sig: FusedSignal, side: str) -> np.ndarray:

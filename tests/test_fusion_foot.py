@@ -302,12 +302,11 @@ VIDEO_TRIALS = ("c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d", "btkdata/Pi
 
 def video_session(rel: str, seed: int = 0, *, synced: bool = True):
     """Foot IMUs and a side camera simulated from a real C3D walk (markers left out: all withheld); clocks set to
-    the true offsets with 1 ms SD (method ``prior``), as tests/test_fusion_angles.py does."""
-    import dataclasses
+    the true offsets with 1 ms SD (method ``prior``, `fusionlab.simulate.true_clocks`)."""
     import warnings
 
     from fusionlab.adapters.c3d import read_c3d
-    from fusionlab.simulate import simulate_session
+    from fusionlab.simulate import simulate_session, true_clocks
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -315,12 +314,7 @@ def video_session(rel: str, seed: int = 0, *, synced: bool = True):
     sim = simulate_session(src, imus=("left_foot", "right_foot"), video=True, include_markers=False,
                            include_truth=False, seed=seed, imu_offset_s=0.3, video_offset_s=-0.2)
     if synced:
-        tr = sim.metadata["simulation"]
-        off = {"sim:imu": tr["imu_offset_s"], "sim:video": tr["video_offset_s"]}
-        sim = dataclasses.replace(sim, clocks={k: (dataclasses.replace(e, offset_s=off.get(k, 0.0), offset_sd_s=0.001,
-                                                                       method="prior", quality="simulation truth")
-                                                   if e.method == "unsynchronised" else e)
-                                               for k, e in sim.clocks.items()})
+        sim = true_clocks(sim)
     return src, sim
 
 
