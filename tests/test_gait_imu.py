@@ -151,7 +151,9 @@ def _back_table(det: GaitLowerBackImu, ref_events, meta, system: str):
             dt_ref = np.diff(t_ref[(t_ref >= a - 0.05) & (t_ref <= b + 0.05)])
             dt_ref = dt_ref[(dt_ref >= lo) & (dt_ref <= hi)]
             c_ics = 60.0 / float(np.median(dt_ref)) if dt_ref.size >= 2 else math.nan
-            cad.append((a, c, float(bout["cadence_steps_per_min"]), c_ics))
+            # the field's own definition (mean of 120 / stride time), over the detected strides in the bout
+            c_mean = float(np.mean(120.0 / (sel[2:] - sel[:-2]))) if sel.size > 2 else math.nan
+            cad.append((a, c, float(bout["cadence_steps_per_min"]), c_ics, c_mean))
         rows[trial] = {"n_ref": len(ref), "hits": hits, "same_side": same_side, "cadence": cad}
     return rows
 
@@ -298,6 +300,8 @@ def test_back_contract(back):
             assert e.side in ("left", "right")
             assert math.isfinite(e.sd_s) and e.sd_s > 0
         assert res.meta["bouts"]
+        for bout in res.meta["bouts"]:  # the Mobilise-D definition beside the median one
+            assert 40 < bout["cadence_mean_stride_steps_per_min"] < 200
         json.dumps(res.meta)
         json.dumps([s.as_dict() for s in res.strides])
         for g0, g1 in res.meta["gaps_s"]:  # outside bouts: no event, no stride
@@ -310,9 +314,11 @@ def test_back_contract(back):
 def _print_back(rows, system):
     print(f"\nlower-back IMU vs {system} (Mobilise-D HA/001)")
     for trial, r in rows.items():
-        cad = ", ".join(f"{c:.1f} vs {ref:.1f} ({ref_ics:.1f})" for _, c, ref, ref_ics in r["cadence"])
+        cad = ", ".join(f"{c:.1f} [{c_mean:.1f}] vs {ref:.1f} ({ref_ics:.1f})"
+                        for _, c, ref, ref_ics, c_mean in r["cadence"])
         print(f"{trial:15} IC recall {r['hits']}/{r['n_ref']} = {r['hits'] / max(r['n_ref'], 1):.3f}  "
-              f"L/R agreement {r['same_side']}/{r['hits']}  cadence per bout: mine vs ref (from its ICs) {cad}")
+              f"L/R agreement {r['same_side']}/{r['hits']}  cadence per bout: mine, median step [mean stride] vs "
+              f"ref field (median step of its ICs) {cad}")
 
 
 @pytest.mark.parametrize("system", ["INDIP", "Stereophoto"])
@@ -332,8 +338,9 @@ def test_back_against_reference(back, mobgap_session, system):
     # straight walks (Test5): cadence within 3 steps/min of the reference
     for trial, r in rows.items():
         if trial.startswith("test5"):
-            for _, c, c_ref, _ in r["cadence"]:
+            for _, c, c_ref, _, c_mean in r["cadence"]:
                 assert abs(c - c_ref) <= 3.0, trial
+                assert abs(c_mean - c_ref) <= 3.0, trial
 
 
 def test_back_reference_systems_agreement(mobgap_session):
@@ -358,15 +365,18 @@ def test_back_reference_systems_agreement(mobgap_session):
 
 
 @pytest.mark.xfail(strict=True, reason="target not met on Test11 (daily-living simulation, turns, slow steps): IC "
-                                       "recall 0.94 (INDIP) / 0.88 (Stereophoto), cadence up to ~10 steps/min "
-                                       "off the reference field; see docs/gait-imu.md")
+                                       "recall 59/63 = 0.94 (INDIP) / 51/58 = 0.88 (Stereophoto), cadence up to "
+                                       "10.2 (median step) / 12.0-24.8 (mean stride, the field's definition) "
+                                       "steps/min off the reference field; the two references agree on 0.88-0.92 of "
+                                       "Test11 contacts; see docs/gait-imu.md")
 def test_back_targets_all_trials(back, mobgap_session):
     det, ref, _ = back
     _, meta = mobgap_session
     for system in ("INDIP", "Stereophoto"):
         for _, r in _back_table(det, ref, meta, system).items():
             assert r["hits"] / r["n_ref"] >= 0.95
-            assert all(abs(c - c_ref) <= 3.0 for _, c, c_ref, _ in r["cadence"])
+            # the bout's Cadence field, by the detector's median definition and by the field's own (mean stride)
+            assert all(max(abs(c - c_ref), abs(c_mean - c_ref)) <= 3.0 for _, c, c_ref, _, c_mean in r["cadence"])
 
 
 def test_back_standing_still_and_gap(back):

@@ -51,7 +51,8 @@ class GaitLowerBackImu(BaseGaitDetector):
        phase that agrees with most of the per-step signs.
     5. Step length (Zijlstra & Hof 2003): ``L = K * 2 * sqrt(2 * l * h - h**2)`` with ``h`` the vertical excursion
        of the sensor during the step (``a_v`` double-integrated, high-passed at ``highpass_hz``), ``l`` the sensor
-       height and ``K`` = 1.25. Cadence per bout = 60 / median step time.
+       height and ``K`` = 1.25. Cadence per bout = 60 / median step time; also the Mobilise-D reference's
+       definition, the mean of 120 / stride time over the bout's strides (``cadence_mean_stride_steps_per_min``).
 
     Parameters
     ----------
@@ -84,8 +85,9 @@ class GaitLowerBackImu(BaseGaitDetector):
     ----------
     results_
         One `GaitResult` per stream; ``meta["bouts"]`` lists the walking bouts (start_s, end_s, n_steps,
-        cadence_steps_per_min with SD, mean step length, speed); ``meta["gaps_s"]`` the stretches outside bouts
-        or unusable, ``[start_s, end_s]`` on the device clock (no stride may span them).
+        cadence_steps_per_min with SD, cadence_mean_stride_steps_per_min, mean step length, speed);
+        ``meta["gaps_s"]`` the stretches outside bouts or unusable, ``[start_s, end_s]`` on the device clock (no
+        stride may span them).
 
     Notes
     -----
@@ -204,26 +206,11 @@ class GaitLowerBackImu(BaseGaitDetector):
         # 2. steps and foot strikes, per usable segment
         margin = round(0.2 * rate)
         ics: list[float] = []
-        sig_c = self.smooth_coarse_s * rate
-        sig_f = self.smooth_fine_s * rate
         yaw_lp = np.full(a_v.shape, np.nan)
         for a, b in finite_segments(usable, int(2 * rate)):
             x = a_v[a:b] - np.mean(a_v[a:b])
-            coarse = gaussian_filter1d(x, sig_c)
-            slope = gaussian_filter1d(x, sig_f, order=1)
-            peaks, _ = find_peaks(coarse, height=self.min_peak_m_per_s2, distance=max(1, int(0.25 * rate)),
-                                  prominence=self.min_peak_m_per_s2)
-            win = round(self.search_window_s * rate)
-            for p in peaks:
-                i0 = max(0, p - win)
-                k = i0 + int(np.argmax(slope[i0:p + 1]))
-                # sub-sample: parabola through the slope maximum
-                frac = 0.0
-                if 0 < k < len(slope) - 1:
-                    y0, y1, y2 = slope[k - 1], slope[k], slope[k + 1]
-                    den = y0 - 2 * y1 + y2
-                    frac = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-                idx = a + k + frac
+            for k in self._segment_contacts(x, rate):
+                idx = a + float(k)
                 if a + margin <= idx < b - margin:
                     ics.append(idx)
             b_lp, a_lp = butter(2, self.lr_lowpass_hz / (rate / 2))
@@ -259,6 +246,20 @@ class GaitLowerBackImu(BaseGaitDetector):
         result.meta["gaps_s"] = gap_intervals(t, covered & usable)
         result.events.sort(key=lambda e: e.time_s)
         return result
+
+    def _segment_contacts(self, x: NDArray[np.float64], rate: float) -> NDArray[np.float64]:
+        """Foot-strike sample indices (sub-sample) in one gap-free segment of mean-removed ``a_v``."""
+        coarse = gaussian_filter1d(x, self.smooth_coarse_s * rate)
+        slope = gaussian_filter1d(x, self.smooth_fine_s * rate, order=1)
+        peaks, _ = find_peaks(coarse, height=self.min_peak_m_per_s2, distance=max(1, int(0.25 * rate)),
+                              prominence=self.min_peak_m_per_s2)
+        win = round(self.search_window_s * rate)
+        out = []
+        for p in peaks:
+            i0 = max(0, p - win)
+            k = i0 + int(np.argmax(slope[i0:p + 1]))
+            out.append(k + _parabola(slope, k))
+        return np.array(out, dtype=np.float64)
 
     def _bout(self, stream: Stream, result: GaitResult, g: NDArray[np.float64], a_v: NDArray[np.float64],
               yaw_lp: NDArray[np.float64], rate: float, t0: float, height: float | None) -> None:
@@ -306,9 +307,14 @@ class GaitLowerBackImu(BaseGaitDetector):
         sd_var = 1.2533 * float(np.std(freq, ddof=1)) / math.sqrt(n - 1) if n > 2 else math.nan
         cad_sd = math.hypot(sd_timing, sd_var) if math.isfinite(sd_var) else math.nan
         step_len = float(np.nanmean(lengths)) if np.isfinite(lengths).any() else math.nan
+        # the Mobilise-D reference's bout ``Cadence``: the mean over the bout's strides of 120 / stride time
+        # (reproduces the field of data.mat to 0.1 steps/min from its Stride_Duration); less robust to one
+        # spurious or missed contact than the median above
+        cad_strides = float(np.mean(120.0 / (times[2:] - times[:-2]))) if n > 2 else math.nan
         result.meta["bouts"].append({
             "start_s": float(times[0]), "end_s": float(times[-1]), "n_steps": int(n),
             "cadence_steps_per_min": Value(cadence, cad_sd).as_dict(),
+            "cadence_mean_stride_steps_per_min": cad_strides if math.isfinite(cad_strides) else None,
             "step_length_m": Value(step_len, _PENDULUM_REL_SD * step_len).as_dict(),
             "gait_speed_m_per_s": Value(step_len * cadence / 60.0,
                                         _PENDULUM_REL_SD * step_len * cadence / 60.0).as_dict(),
@@ -330,3 +336,13 @@ class GaitLowerBackImu(BaseGaitDetector):
                 params["gait_speed_m_per_s"] = Value(sl / dur, sl_sd / dur)
             result.strides.append(Stride(side=sides[k], start_s=float(times[k]), end_s=float(times[k + 2]),
                                          clock=stream.clock, params=params))
+
+
+def _parabola(y: NDArray[np.float64], k: int) -> float:
+    """Sub-sample offset of the maximum at ``k`` from a parabola through ``y[k-1:k+2]`` (0 at the ends)."""
+    if 0 < k < len(y) - 1:
+        y0, y1, y2 = y[k - 1], y[k], y[k + 1]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            return float(0.5 * (y0 - y2) / den)
+    return 0.0
