@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/bench_app.py [--minutes 10] [--markers 40] [--max-points 4000] [--repeat 3]
+    python benchmarks/bench_app.py [--minutes 10] [--markers 40] [--max-points 2800] [--repeat 3]
 
 Builds a synthetic session: two 1 kHz force plates (force + moment, 6 channels each, with heel-strike peaks and
 spikes), 200 Hz markers (``--markers`` of them, x/y/z), 18 events per minute per side, and a stored fusion result
@@ -18,19 +18,31 @@ Columns: build time (median of ``--repeat``; the file is read every time, nothin
 browser downloads and parses, as Dash serialises it) and points drawn.
 
 Then, in a real browser (Debian's Chromium, headless, driven by Playwright; ``--no-browser`` skips it, and it is
-skipped when Chromium or playwright is missing), the session page is loaded ``--repeat`` times from two servers on
-the same file: the app as shipped (overview downsampled to ``--max-points`` per trace) and one that sends every
-sample (``max_points`` = 10^9). Per load, measured in the page from navigation start (``performance.now()``):
+skipped when Chromium or playwright is missing), the session page is loaded ``--repeat`` times in each of three
+setups on the same file, in the same run:
+
+    first view       the app as shipped, but its stored overview (`OverviewCache`) deleted before every load:
+                     the server builds the overview from the file (a session opened by a link before any list view)
+    overview ready   the app as shipped: the sessions page (shown after the login) prebuilt the overview in the
+                     background; the server reads it from ``DIR/.fusionlab/cache/``
+    full resolution  every sample (``max_points`` = 10^9, no stored overview: built from the file at every load)
+
+The in-memory figure cache is cleared before every load. Per load, measured in the page from navigation start
+(``performance.now()``):
 
     drawn        the graph div has plotly's ``_fullLayout`` and its SVG, checked every animation frame
-    interactive  the first ``setTimeout(0)`` after ``drawn`` runs (the main thread is free to handle input)
-    long tasks   total time of the main thread's tasks over 50 ms up to ``interactive`` (PerformanceObserver)
+    interactive  the figure is drawn and nothing is pending: a ``setTimeout(0)`` queued after the last redraw
+                 (``plotly_afterplot``, e.g. a re-layout by dcc.Graph after mounting) has run and the last long task
+                 has ended, with nothing new for the next 600 ms
+    long tasks   total time of the main thread's tasks over 50 ms (PerformanceObserver), including that window
     zoom redraw  ``Plotly.relayout`` to a 10 s window, client side only (what a drag-zoom costs before the server
                  answers)
     MB           bytes of the page's callback responses (the figure travels in the page-content callback)
 
-The server's figure cache is cleared before every load, so each load builds the figure from the file. Exits 0
-whatever the result; non-zero only on errors.
+plus the phases: Dash ready (``/_dash-dependencies`` answered), figure requested and received (the page-content
+callback), plotly.js ready (``window.Plotly`` defined). Between loads the benchmark waits for the zoom's server
+answer to be drawn and goes to ``about:blank``, so each load starts from an idle page. ``--no-full-browser`` skips
+the (slow) full-resolution page, for quick iterations only. Exits 0 whatever the result; non-zero only on errors.
 """
 
 from __future__ import annotations
@@ -100,26 +112,54 @@ def _time(fn, repeat: int) -> tuple[float, object]:
 
 
 _PROBE = """
-window.__fl = {longtask_ms: 0};
+window.__fl = {longtask_ms: 0, longtask_end: 0, n_afterplot: 0};
 try {
-  new PerformanceObserver((list) => { for (const e of list.getEntries()) { window.__fl.longtask_ms += e.duration; } })
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) {
+      window.__fl.longtask_ms += e.duration;
+      window.__fl.longtask_end = Math.max(window.__fl.longtask_end, e.startTime + e.duration); } })
     .observe({type: "longtask", buffered: true});
 } catch (e) { window.__fl.longtask_ms = NaN; }
 (function poll() {
+  if (window.Plotly && !window.__fl.plotly) { window.__fl.plotly = performance.now(); }
   const gd = document.querySelector("#session-graph .js-plotly-plot");
   if (gd && gd._fullLayout && gd._fullData && gd._fullData.length && gd.querySelector(".main-svg")) {
-    window.__fl.drawn = performance.now();
-    window.__fl.n_traces = gd._fullData.length;
-    setTimeout(() => { window.__fl.interactive = performance.now();
-                       window.__fl.longtask_at_interactive = window.__fl.longtask_ms; }, 0);
+    const fl = window.__fl;
+    fl.drawn = performance.now();
+    fl.n_traces = gd._fullData.length;
+    // free: a setTimeout(0) queued after the first draw and after every later redraw (dcc.Graph resizes the plot
+    // ~100 ms after mounting: a second relayout) has run
+    const free = () => setTimeout(() => { fl.free = performance.now(); }, 0);
+    gd.on("plotly_afterplot", () => { fl.n_afterplot += 1; fl.last_afterplot = performance.now(); free(); });
+    free();
+    // settled when nothing happened for 600 ms: interactive = the main thread free after the last redraw and
+    // after the last long task
+    (function settle() {
+      const last = Math.max(fl.free || 0, fl.last_afterplot || 0, fl.longtask_end);
+      if (fl.free && performance.now() - last > 600) {
+        fl.interactive = Math.max(fl.free, fl.longtask_end);
+        fl.longtask_at_interactive = fl.longtask_ms;
+        return;
+      }
+      setTimeout(settle, 50);
+    })();
     return;
   }
   requestAnimationFrame(poll);
 })();
 """
+_PHASES = """() => {
+  const res = performance.getEntriesByType('resource');
+  const cb = res.filter(e => e.name.includes('_dash-update-component'));
+  const big = cb.reduce((a, e) => (a && a.encodedBodySize >= e.encodedBodySize) ? a : e, null);
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {renderer_ready: Math.max(...res.filter(e => e.name.includes('_dash-dependencies')).map(e => e.responseEnd)),
+          figure_sent: big ? big.requestStart : NaN, figure_received: big ? big.responseEnd : NaN,
+          html: nav ? nav.responseEnd : NaN};
+}"""
 
 
-def browser_bench(path: Path, repeat: int, max_points: int, minutes: float) -> list[tuple[str, dict[str, float]]]:
+def browser_bench(path: Path, repeat: int, max_points: int, minutes: float, *, full: bool = True
+                  ) -> list[tuple[str, dict[str, float]]]:
     """Time the session page in headless Chromium, shipped (downsampled) vs full resolution (module docstring)."""
     import shutil
     import threading
@@ -139,9 +179,14 @@ def browser_bench(path: Path, repeat: int, max_points: int, minutes: float) -> l
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         try:
-            for label, mp in ((f"downsampled ({max_points}/trace)", max_points), ("full resolution", 10**9)):
+            cases = ((f"downsampled, first view ({max_points}/trace)", max_points, "cold"),
+                     (f"downsampled, overview ready ({max_points}/trace)", max_points, "warm"),
+                     ("full resolution (every sample)", 10**9, "none"))
+            for label, mp, overview in cases if full else cases[:2]:
                 app = create_app(path.parent, max_points=mp)
                 ctx_obj = app.server.config["FUSIONLAB_CONTEXT"]
+                if overview == "none":
+                    ctx_obj.overviews = None  # a naive page: no stored overview, build at every load
                 sid = ctx_obj.index.scan()[0]["id"]
                 srv = make_server("127.0.0.1", 0, app.server, threaded=True)
                 threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -157,22 +202,41 @@ def browser_bench(path: Path, repeat: int, max_points: int, minutes: float) -> l
                 pg.wait_for_url(base + "/")
                 pg.add_init_script(_PROBE)
                 runs: list[dict[str, float]] = []
+                cache_dir = path.parent / ".fusionlab" / "cache"
+                if ctx_obj.overviews is not None:
+                    # the sessions page (shown after the login) prebuilt the overview in the background
+                    ctx_obj.overviews.wait()
+                    if overview == "warm":
+                        assert ctx_obj.overviews.file_of(sid).is_file()
                 for _ in range(repeat):
-                    ctx_obj.figures._d.clear()  # build from the file every time
+                    ctx_obj.figures._d.clear()  # nothing in memory: from the file (or the stored overview)
+                    if overview == "cold":  # no stored overview (e.g. opened by a link before any list view)
+                        shutil.rmtree(cache_dir, ignore_errors=True)
                     pg.goto(f"{base}/session/{sid}")
                     pg.wait_for_function("() => window.__fl && window.__fl.interactive")
                     m = pg.evaluate("() => window.__fl")
+                    m.update(pg.evaluate(_PHASES))
+                    m["mb"] = pg.evaluate(
+                        "() => performance.getEntriesByType('resource').filter(e => e.name.includes("
+                        "'_dash-update-component')).reduce((s, e) => s + e.encodedBodySize, 0) / 1e6")
                     mid = minutes * 30.0
                     m["zoom_ms"] = pg.evaluate(
                         "async ([a, b]) => { const gd = document.querySelector('#session-graph .js-plotly-plot');"
                         " const t = performance.now(); await Plotly.relayout(gd, {'xaxis.range': [a, b]});"
                         " return performance.now() - t; }", [mid, mid + 10.0])
-                    m["mb"] = pg.evaluate(
-                        "() => performance.getEntriesByType('resource').filter(e => e.name.includes("
-                        "'_dash-update-component')).reduce((s, e) => s + e.encodedBodySize, 0) / 1e6")
+                    # the relayout also asks the server for the window's data: wait until it is drawn, then leave
+                    # the page, so that the next load does not share the renderer with this page's work
+                    pg.wait_for_function(
+                        "() => { const gd = document.querySelector('#session-graph .js-plotly-plot');"
+                        " const w = gd && gd.layout.meta && gd.layout.meta.window;"
+                        " return w && (w[1] - w[0]) < 60; }")
+                    pg.goto("about:blank")
+                    pg.wait_for_timeout(500)
                     runs.append(m)
                 results.append((label, {k: statistics.median([r[k] for r in runs]) for k in
-                                        ("drawn", "interactive", "longtask_at_interactive", "zoom_ms", "mb")}))
+                                        ("drawn", "interactive", "longtask_at_interactive", "zoom_ms", "mb",
+                                         "renderer_ready", "figure_sent", "figure_received", "plotly")}))
+                results[-1][1]["all_interactive"] = [round(r["interactive"]) for r in runs]
                 ctx.close()
         finally:
             browser.close()
@@ -186,9 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--markers", type=int, default=40)
-    ap.add_argument("--max-points", type=int, default=4000)
+    ap.add_argument("--max-points", type=int, default=0, help="points per trace in the overview (default: the app's)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true", help="skip the in-browser measurement")
+    ap.add_argument("--no-full-browser", action="store_true",
+                    help="skip the (slow) full-resolution page in the browser (for quick iterations only)")
     args = ap.parse_args(argv)
 
     from plotly.io.json import to_json_plotly
@@ -228,12 +294,24 @@ def main(argv: list[str] | None = None) -> int:
         if not (shutil.which("chromium") or Path("/usr/bin/chromium").is_file()):
             print("\nbrowser: skipped (no chromium; apt-get install chromium)")
             return 0
-        rows = browser_bench(path, args.repeat, args.max_points or DEFAULT_MAX_POINTS, args.minutes)
-        print(f"\nsession page in headless Chromium, median of {args.repeat} loads, ms from navigation start:")
-        print(f"{'page':28s} {'drawn':>8s} {'interactive':>12s} {'long tasks':>11s} {'zoom redraw':>12s} {'MB':>7s}")
+        import os
+
+        load = os.getloadavg()
+        rows = browser_bench(path, args.repeat, args.max_points or DEFAULT_MAX_POINTS, args.minutes,
+                             full=not args.no_full_browser)
+        print(f"\nsession page in headless Chromium, median of {args.repeat} loads, ms from navigation start "
+              f"(load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs):")
+        print(f"{'page':44s} {'drawn':>7s} {'interactive':>11s} {'long tasks':>10s} {'zoom redraw':>11s} "
+              f"{'MB':>6s}  each load")
         for label, m in rows:
-            print(f"{label:28s} {m['drawn']:8.0f} {m['interactive']:12.0f} {m['longtask_at_interactive']:11.0f} "
-                  f"{m['zoom_ms']:12.0f} {m['mb']:7.2f}")
+            print(f"{label:44s} {m['drawn']:7.0f} {m['interactive']:11.0f} {m['longtask_at_interactive']:10.0f} "
+                  f"{m['zoom_ms']:11.0f} {m['mb']:6.2f}  {m['all_interactive']}")
+        print("\nphases (median, ms from navigation start): Dash ready (/_dash-dependencies answered), figure "
+              "requested, figure received, plotly.js ready")
+        for label, m in rows:
+            print(f"{label:44s} {m['renderer_ready']:7.0f} {m['figure_sent']:7.0f} {m['figure_received']:7.0f} "
+                  f"{m['plotly']:7.0f}")
     return 0
 
 

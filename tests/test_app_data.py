@@ -227,3 +227,104 @@ def test_session_index_picks_up_new_files_skips_others(session: Path, fused_sess
     assert filter_rows(rows, "nobody") == []
     with pytest.raises(ValueError, match="Allowed values"):
         sort_rows(rows, "path")
+
+
+# ---------------------------------------------------------------------------------------------------- overview cache
+def test_overview_cache_identical_to_uncached_and_rebuilt_when_the_file_changes(fused_session: Path,
+                                                                                tmp_path: Path) -> None:
+    import json
+    import os
+
+    from fusionlab.app._data import OverviewCache, figure_for_view
+
+    path = tmp_path / "s.h5"
+    shutil.copy(fused_session, path)
+    cache = OverviewCache(tmp_path / "private" / "cache")
+    sid = "0123456789abcdef01234567"
+    uncached = session_figure(path, max_points=400)
+    first = cache.get(path, sid, None, 400)
+    assert cache.n_built == 1
+    again = cache.get(path, sid, None, 400)
+    assert cache.n_built == 1  # read from disk, not rebuilt
+    # identical to the uncached figure (the JSON the browser receives)
+    assert json.dumps(first, sort_keys=True) == json.dumps(uncached, sort_keys=True)
+    assert json.dumps(again, sort_keys=True) == json.dumps(uncached, sort_keys=True)
+    f = cache.file_of(sid)
+    assert f.is_file() and (f.stat().st_mode & 0o777) == 0o600
+    assert "walk" not in f.read_text() and "S007" not in f.read_text().split('"entries"')[0]  # key: no file name
+    # via figure_for_view, as the page does; other trace choices and max_points are separate entries
+    assert json.dumps(figure_for_view(path, None, None, max_points=400, overviews=cache, sid=sid),
+                      sort_keys=True) == json.dumps(uncached, sort_keys=True)
+    assert cache.n_built == 1
+    with open_session(path) as r:
+        markers = next(n for n in r.stream_names if n.endswith(".markers"))
+    one = [TraceKey(markers, "LHEE", "z").encode()]
+    assert json.dumps(cache.get(path, sid, one, 400), sort_keys=True) == \
+        json.dumps(session_figure(path, traces=one, max_points=400), sort_keys=True)
+    assert cache.n_built == 2
+    cache.get(path, sid, None, 300)
+    assert cache.n_built == 3
+    # the session file changes (new fusion result stored): rebuilt, and the new content is shown
+    t = np.arange(0.7, 5.4, 0.01)
+    sig = FusedSignal("hip_angle", t, np.stack([np.sin(t)], axis=1), np.full((len(t), 1), 1e-4), ("left_hip",),
+                      ("rad",), frame="joint:sagittal", inputs=("markers",))
+    store_fusion(path, [FusionResult("hips", "test-model", signals=[sig])])
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    changed = cache.get(path, sid, None, 400)
+    assert cache.n_built == 4
+    assert any("hip" in a["text"] for a in changed["layout"]["annotations"])
+    assert json.dumps(changed, sort_keys=True) == json.dumps(session_figure(path, max_points=400), sort_keys=True)
+    assert len(json.loads(f.read_text())["entries"]) == 1  # the old file version's entries are dropped
+    # a damaged cache file is rebuilt, not an error
+    f.write_text("{not json")
+    assert json.dumps(cache.get(path, sid, None, 400), sort_keys=True) == json.dumps(changed, sort_keys=True)
+    assert cache.n_built == 5
+    with pytest.raises(ValueError, match="opaque session id"):
+        cache.file_of("../etc/passwd")
+
+
+def test_session_figure_reads_only_the_drawn_channels(session: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusionlab.persist import SessionReader
+
+    asked: list[tuple[str, object]] = []
+    orig = SessionReader.read_stream
+
+    def spy(self, name, *a, **kw):  # type: ignore[no-untyped-def]
+        asked.append((name, kw.get("channels")))
+        return orig(self, name, *a, **kw)
+
+    monkeypatch.setattr(SessionReader, "read_stream", spy)
+    with open_session(session) as r:
+        markers = next(n for n in r.stream_names if n.endswith(".markers"))
+    keys = [TraceKey(markers, "LHEE", "z").encode(), TraceKey(markers, "RHEE", "z").encode()]
+    fig = session_figure(session, traces=keys)
+    assert asked == [(markers, ["LHEE", "RHEE"])]
+    monkeypatch.undo()
+    with open_session(session) as r:
+        z = r.read_stream(markers).data[:, r.stream_info(markers)["channels"].index("RHEE"), 2]
+    drawn = next(tr for tr in fig["data"] if tr["name"].startswith("markers RHEE"))
+    y = decode_array(drawn["y"])
+    assert np.nanmax(y) == pytest.approx(np.nanmax(z), rel=1e-6)
+
+
+def test_overview_prebuild_skips_stored_and_rebuilds_changed(session: Path, tmp_path: Path) -> None:
+    import os
+
+    from fusionlab.app._data import OverviewCache, default_traces
+
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    shutil.copy(session, a)
+    shutil.copy(session, b)
+    cache = OverviewCache(tmp_path / "cache")
+    items = [("aaaa", a), ("bbbb", b), ("cccc", tmp_path / "gone.h5")]  # a missing file is skipped quietly
+    assert cache.prebuild(items, 300) == 2
+    assert cache.prebuild(items, 300) == 0  # known to be stored: nothing read, nothing built
+    with open_session(a) as r:
+        traces = default_traces(r)
+    fresh = OverviewCache(tmp_path / "cache")  # after a restart: read from disk, not rebuilt
+    fresh.get(a, "aaaa", traces, 300)
+    assert fresh.n_built == 0
+    os.utime(b, ns=(b.stat().st_atime_ns, b.stat().st_mtime_ns + 1_000_000))  # b changed
+    assert cache.prebuild_in_background(items, 300)
+    cache.wait(60)
+    assert cache.n_built == 3

@@ -205,3 +205,25 @@ def test_info_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         assert e["sd_s"] is None or math.isfinite(e["sd_s"])
     assert out["metadata"]["subject"] == "P01"
     assert out["clocks"][0]["offset_sd_s"] is None  # unsynchronised: infinite uncertainty, printed as null
+
+
+def test_read_stream_selected_channels(tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    save_session(_session(), path)
+    with open_session(path) as r:
+        for name in r.stream_names:
+            full = r.read_stream(name)
+            if len(full.channels) < 2:
+                continue
+            want = [full.channels[-1], full.channels[0]]  # any order, as asked
+            part = r.read_stream(name, channels=want)
+            assert part.channels == tuple(want)
+            assert part.units == (full.units[-1], full.units[0])
+            np.testing.assert_array_equal(part.data, full.data[:, [len(full.channels) - 1, 0]])
+            np.testing.assert_array_equal(part.times(), full.times())
+            if full.confidence is not None:
+                np.testing.assert_array_equal(part.confidence, full.confidence[:, [len(full.channels) - 1, 0]])
+            w = r.read_stream(name, 0.5, 1.0, channels=want[:1])
+            np.testing.assert_array_equal(w.data[:, 0], r.read_stream(name, 0.5, 1.0).data[:, -1])
+            with pytest.raises(KeyError, match="no channel"):
+                r.read_stream(name, channels=["nope"])

@@ -32,6 +32,7 @@ from fusionlab.exceptions import FusionlabError
 
 __all__ = [
     "DEFAULT_MAX_POINTS",
+    "OverviewCache",
     "SessionIndex",
     "SessionRow",
     "TraceKey",
@@ -54,13 +55,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_POINTS = 4000
+DEFAULT_MAX_POINTS = 2800
+"""Points per trace in the overview: 1400 min/max buckets, two points per pixel column of a ~1400 px wide plot
+(a 1500 px window), so every column shows its true minimum and maximum. (4000 drew ~0.05 s slower and looked the
+same: benchmarks/bench_app.py.)"""
 SVG_MAX_POINTS = 5000
 """Stream traces of up to this many points are drawn as SVG (``scatter``), longer ones with WebGL (``scattergl``).
 Measured in headless Chromium (benchmarks/bench_app.py): the downsampled overview of a 10-minute session is
 interactive about twice as fast in SVG (WebGL's set-up per trace dominates at this size, and on machines without a
 GPU it runs in software); WebGL pays off for the long traces of a full-resolution view."""
-"""Points per trace in the overview: 2000 min/max buckets, more than the pixels of a wide screen."""
 SESSION_SUFFIXES = (".h5", ".hdf5")
 MISSING_WARN_PERCENT = 5.0
 MISSING_WARN_MODALITIES = ("markers", "imu", "video_pose", "analog")
@@ -274,6 +277,10 @@ class SessionIndex:
         if sid not in self._paths and sid not in self._live:
             self.scan()
         return self._paths.get(sid) or self._live.get(sid)
+
+    def session_paths(self) -> list[tuple[str, Path]]:
+        """``(id, path)`` of the complete session files of the last scan."""
+        return list(self._paths.items())
 
     def is_live(self, sid: str) -> bool:
         """True when the id is a recording in progress (as of the last scan)."""
@@ -528,6 +535,7 @@ class _Row:
     title: str
     weight: float = 1.0
     traces: list[dict[str, Any]] | None = None
+    yaxis: dict[str, Any] | None = None
 
 
 def _time_range(reader: Any, fusion: Mapping[str, Any]) -> tuple[float, float]:
@@ -602,13 +610,18 @@ def session_figure(path: str | os.PathLike[str], *, traces: Sequence[str] | None
             infos.setdefault(k.stream, r.stream_info(k.stream))
             by_mod.setdefault(infos[k.stream]["modality"], []).append(k)
         cache: dict[str, tuple[NDArray[np.float64], Any]] = {}
+        wanted: dict[str, list[str]] = {}  # read only the channels drawn (4 of 40 markers, not 40)
+        for k in keys:
+            if k.stream in infos and k.channel in infos[k.stream]["channels"] \
+                    and k.channel not in wanted.setdefault(k.stream, []):
+                wanted[k.stream].append(k.channel)
         for mod in sorted(by_mod, key=_modality_rank):
             row = _Row(MODALITY_TITLES.get(mod, mod), 1.0, [])
             units = set()
             for k in by_mod[mod]:
                 if k.stream not in cache:
-                    st = r.read_stream(k.stream, t0, t1, clock="session") if window is not None else r.read_stream(
-                        k.stream)
+                    span = (t0, t1) if window is not None else (None, None)
+                    st = r.read_stream(k.stream, *span, clock="session", channels=wanted.get(k.stream) or None)
                     cache[k.stream] = (r.to_session_time(st), st)
                 t, st = cache[k.stream]
                 if k.channel not in st.channels:
@@ -693,8 +706,18 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
 
 
+EVENT_MARKERS_MAX = 300
+"""Events lanes with more events than this in view (the overview of a long session: 2200 events in 10 minutes)
+are drawn as spikes on one unbroken line per (source, kind, side) (foot strike: a spike up from the lane's line,
+foot off: down), instead of one triangle (one SVG element) each: every event keeps its exact time, and the
+overview page draws ~0.2 s faster (benchmarks/bench_app.py). Zoomed in (fewer events) they are triangles with
+their error bars."""
+
+
 def _events_row(events: Sequence[Any]) -> _Row:
     sources = sorted({e.source for e in events}, key=lambda s: (s == "fused", s != "annotation", s))
+    if len(events) > EVENT_MARKERS_MAX:
+        return _event_ticks_row(events, sources)
     traces = []
     for src in sources:
         for kind in sorted({e.kind for e in events if e.source == src}):
@@ -712,6 +735,31 @@ def _events_row(events: Sequence[Any]) -> _Row:
                     tr["error_x"] = {"type": "data", "array": (1.96 * sd).tolist(), "visible": True, "width": 2}
                 traces.append(tr)
     return _Row("events", max(0.35, 0.12 * len(sources)), traces)
+
+
+def _event_ticks_row(events: Sequence[Any], sources: Sequence[str]) -> _Row:
+    """The events lane as ticks (see `EVENT_MARKERS_MAX`): y is the source's index (labelled by the y axis)."""
+    traces = []
+    for i, src in enumerate(sources):
+        for kind in sorted({e.kind for e in events if e.source == src}):
+            for side in sorted({e.side for e in events if e.source == src and e.kind == kind}):
+                sel = sorted((e for e in events if e.source == src and e.kind == kind and e.side == side),
+                             key=lambda e: e.time_s)
+                t = np.array([e.time_s for e in sel], dtype=np.float64)
+                tip = i + (-0.35 if kind == "foot_off" else 0.35)
+                # one unbroken line along the lane with a spike per event (NaN gaps would make one path segment
+                # per event, several times slower to draw)
+                x = np.stack([t, t, t], axis=1).ravel()
+                y = np.tile(np.array([float(i), tip, float(i)]), len(t))
+                name = f"{src} {side} {kind}".replace("_", " ")
+                traces.append({"type": "scatter", "mode": "lines", "name": name, "x": _typed(x, "float64"),
+                               "y": _typed(y, "float32"), "legendgroup": "events", "showlegend": False,
+                               "line": {"color": SIDE_COLORS.get(side, "#555555"), "width": 1},
+                               "hovertemplate": name + " at %{x:.3f} s<extra>" + src + "</extra>"})
+    row = _Row("events", max(0.35, 0.12 * len(sources)), traces)
+    row.yaxis = {"type": "linear", "fixedrange": True, "tickmode": "array", "tickvals": list(range(len(sources))),
+                 "ticktext": list(sources), "range": [-0.5, len(sources) - 0.5]}
+    return row
 
 
 def _assemble(rows: Sequence[_Row], x_range: tuple[float, float], fixed_range: bool) -> dict[str, Any]:
@@ -739,7 +787,9 @@ def _assemble(rows: Sequence[_Row], x_range: tuple[float, float], fixed_range: b
         ref = "y" if i == 1 else f"y{i}"
         layout[axis] = {"domain": [max(0.0, top - h), top], "anchor": "x", "zeroline": False,
                         "title": {"text": ""}, "automargin": True}
-        if row.title == "events":
+        if row.yaxis is not None:
+            layout[axis].update(row.yaxis)
+        elif row.title == "events":
             layout[axis].update({"type": "category", "fixedrange": True})
         layout["annotations"].append({"text": f"<b>{row.title}</b>", "xref": "paper", "yref": "paper", "x": 0,
                                       "y": top, "xanchor": "left", "yanchor": "bottom", "showarrow": False,
@@ -869,6 +919,143 @@ class FigureCache:
         return fig
 
 
+OVERVIEW_CACHE_VERSION = 1
+"""Bump when `session_figure`'s output changes: overviews stored by an older version are rebuilt."""
+
+
+class OverviewCache:
+    """Ready overview figures (whole session, overview resolution), one JSON file per session on disk.
+
+    The overview of a 10-minute session takes 0.3-1 s to build (reading and decompressing whole streams); kept
+    here it is a ~1 MB file read in milliseconds, and it survives a restart. Files live in the private folder
+    (``DIR/.fusionlab/cache/<opaque session id>.json``, 0600; no pseudonym or file name in the file name) and
+    are keyed by the session file's modification time and size, the traces drawn, ``max_points`` and
+    `OVERVIEW_CACHE_VERSION`: a changed session file is rebuilt on its next view. Recordings in progress (a live
+    file exists) are never stored (they change at every flush). Up to `MAX_ENTRIES` trace choices per session.
+
+    Parameters
+    ----------
+    cache_dir
+        Folder of the cache files (created 0700 when first written).
+    """
+
+    MAX_ENTRIES = 8
+
+    def __init__(self, cache_dir: str | os.PathLike[str]) -> None:
+        import threading
+
+        self.cache_dir = Path(cache_dir)
+        self.n_built = 0  # overviews built (misses), for tests and benchmarks
+        self._known: set[tuple[str, str]] = set()  # (sid, key) known to be on disk: `prebuild` skips them unread
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def file_of(self, sid: str) -> Path:
+        """The cache file of a session id."""
+        if not sid or not all(ch in "0123456789abcdef" for ch in sid):
+            msg = f"Invalid value for 'sid': an opaque session id (hex digits) is expected, but got {sid!r} instead."
+            raise ValueError(msg)
+        return self.cache_dir / f"{sid}.json"
+
+    @staticmethod
+    def _key(stamp: Sequence[Any], traces: Sequence[str] | None, max_points: int) -> str:
+        import json
+
+        return json.dumps([OVERVIEW_CACHE_VERSION, [list(s[1:]) for s in stamp],  # times and sizes, no names
+                           None if traces is None else list(traces), int(max_points)])
+
+    def get(self, path: str | os.PathLike[str], sid: str, traces: Sequence[str] | None,
+            max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:
+        """The overview figure of `session_figure` (``window=None``), read from the cache or built and stored."""
+        import json
+
+        from fusionlab.app._live import session_stamp
+
+        stamp = session_stamp(path)
+        if not stamp:
+            raise FileNotFoundError(path)
+        if any(str(name).endswith(".live") for name, *_ in stamp):  # recording in progress: build every time
+            self.n_built += 1
+            return session_figure(path, traces=traces, max_points=max_points)
+        key = self._key(stamp, traces, max_points)
+        f = self.file_of(sid)
+        entries: dict[str, Any] = {}
+        try:
+            stored = json.loads(f.read_text(encoding="utf-8"))
+            entries = stored.get("entries", {}) if isinstance(stored, dict) else {}
+        except (OSError, ValueError):
+            entries = {}
+        if key in entries:
+            self._known.add((sid, key))
+            return entries[key]
+        fig = session_figure(path, traces=traces, max_points=max_points)
+        self.n_built += 1
+        stale = {k: v for k, v in entries.items() if json.loads(k)[:2] == json.loads(key)[:2]}  # same file version
+        stale[key] = fig
+        keep = dict(list(stale.items())[-self.MAX_ENTRIES:])
+        try:
+            self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = f.with_name(f".{f.name}.{os.getpid()}.{id(fig)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({"entries": keep}, out, separators=(",", ":"))
+            tmp.replace(f)
+            self._known.add((sid, key))
+        except OSError:
+            logger.warning("the overview cache could not be written; the overview is rebuilt at every view")
+        return fig
+
+    def prebuild(self, sessions: Iterable[tuple[str, Path]], max_points: int = DEFAULT_MAX_POINTS) -> int:
+        """Make sure the first view of each ``(sid, path)`` (its `default_traces`) is stored; return how many were
+        built. Sessions known to be stored are skipped without reading anything but the session's stream list."""
+        from fusionlab.app._live import session_stamp
+        from fusionlab.persist import open_session
+
+        n = 0
+        for sid, path in sessions:
+            try:
+                stamp = session_stamp(path)
+                if not stamp or any(str(name).endswith(".live") for name, *_ in stamp):
+                    continue
+                with open_session(path) as r:
+                    traces = default_traces(r)
+                if (sid, self._key(stamp, traces, max_points)) in self._known:
+                    continue
+                before = self.n_built
+                self.get(path, sid, traces, max_points)
+                n += self.n_built - before
+            except (FusionlabError, OSError, KeyError, ValueError) as e:  # removed, damaged, being written
+                logger.info("overview not prebuilt (%s)", type(e).__name__)
+        return n
+
+    def prebuild_in_background(self, sessions: Iterable[tuple[str, Path]],
+                               max_points: int = DEFAULT_MAX_POINTS) -> bool:
+        """`prebuild` in a daemon thread (one at a time: False when one is still running), so the first view of a
+        new or changed session finds its overview ready. The app calls it after each scan of the sessions page."""
+        import threading
+
+        items = list(sessions)
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                return False
+            self._worker = threading.Thread(target=self._prebuild_quietly, args=(items, max_points),
+                                            name="fusionlab-overviews", daemon=True)
+            self._worker.start()
+        return True
+
+    def _prebuild_quietly(self, items: list[tuple[str, Path]], max_points: int) -> None:
+        try:
+            self.prebuild(items, max_points)
+        except Exception:  # a background helper must never take the server down
+            logger.exception("overview prebuild failed")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a running `prebuild_in_background` (tests, benchmarks)."""
+        w = self._worker
+        if w is not None:
+            w.join(timeout)
+
+
 # ---------------------------------------------------------------------------------------------------- page updates
 ZOOM_MAX_POINTS = 20000
 """Points per trace when zoomed in: a window of up to 20 s of a 1 kHz plate is drawn at full resolution."""
@@ -878,15 +1065,19 @@ ZOOM_MARGIN = 0.25
 
 def figure_for_view(path: str | os.PathLike[str], traces: Sequence[str] | None, view: tuple[float, float] | None, *,
                     max_points: int = DEFAULT_MAX_POINTS, zoom_max_points: int = ZOOM_MAX_POINTS,
-                    cache: FigureCache | None = None) -> dict[str, Any]:
+                    cache: FigureCache | None = None, overviews: OverviewCache | None = None,
+                    sid: str | None = None) -> dict[str, Any]:
     """The figure for a view: the whole session (``view`` None, overview resolution) or a zoomed x range.
 
     A zoomed view reads only ``view`` plus `ZOOM_MARGIN` on each side, at up to ``zoom_max_points`` per trace, so
-    short windows come back at full resolution; the x axis shows exactly ``view``.
+    short windows come back at full resolution; the x axis shows exactly ``view``. The overview comes from
+    ``overviews`` (an `OverviewCache`, needs the session id ``sid``) when given.
     """
     path = Path(path)
 
     def build(window: tuple[float, float] | None, n: int) -> dict[str, Any]:
+        if window is None and overviews is not None and sid:
+            return overviews.get(path, sid, traces, n)
         if cache is not None:
             return cache.get(path, traces, window, n)
         return session_figure(path, traces=traces, window=window, max_points=n)
@@ -913,7 +1104,8 @@ class ViewUpdate:
 def session_update(path: str | os.PathLike[str], *, trigger: str, relayout: Mapping[str, Any] | None = None,
                    traces: Sequence[str] | None = None, conflict_index: int | None = None,
                    view: Mapping[str, Any] | None = None, cache: FigureCache | None = None,
-                   max_points: int = DEFAULT_MAX_POINTS, zoom_max_points: int = ZOOM_MAX_POINTS) -> ViewUpdate:
+                   max_points: int = DEFAULT_MAX_POINTS, zoom_max_points: int = ZOOM_MAX_POINTS,
+                   overviews: OverviewCache | None = None, sid: str | None = None) -> ViewUpdate:
     """The session page's reaction to a zoom/pan (``trigger="zoom"``), a new trace choice (``"traces"``) or a click
     on a conflict (``"conflict"``: zoom to it and explain it).
 
@@ -937,7 +1129,7 @@ def session_update(path: str | os.PathLike[str], *, trigger: str, relayout: Mapp
         msg = f"Invalid value for 'trigger'. Allowed values are zoom, traces, conflict, but got {trigger!r} instead."
         raise ValueError(msg)
     fig = figure_for_view(path, traces, window, max_points=max_points,  # type: ignore[arg-type]
-                          zoom_max_points=zoom_max_points, cache=cache)
+                          zoom_max_points=zoom_max_points, cache=cache, overviews=overviews, sid=sid)
     out_view: dict[str, Any] = {"window": None if window is None else list(window)}
     if trigger == "conflict":
         out_view["cursor"] = c.start_s  # the video frame (if any) jumps to the start of the conflict

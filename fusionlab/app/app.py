@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionlab.app._clinical import ParameterCache
-from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, SessionIndex
+from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, OverviewCache, SessionIndex
 from fusionlab.app._upload import DEFAULT_UPLOAD_MAX_BYTES, JobTable
 from fusionlab.app._users import UserStore, can, private_dir
 from fusionlab.app._video import FrameServer
@@ -34,6 +34,8 @@ class AppContext:
     frames: FrameServer = field(default_factory=FrameServer)
     jobs: JobTable = field(default_factory=JobTable)
     upload_max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
+    overviews: OverviewCache | None = None
+    """Ready overview figures on disk (``DIR/.fusionlab/cache/``); None: built at every view (memory cache only)."""
 
 
 def get_context() -> AppContext:
@@ -335,7 +337,8 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
         REMEMBER_COOKIE_DURATION=0,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         FUSIONLAB_CONTEXT=AppContext(data_dir, SessionIndex(data_dir, key), FigureCache(),
-                                     max_points, zoom_max_points, upload_max_bytes=upload_max_bytes),
+                                     max_points, zoom_max_points, upload_max_bytes=upload_max_bytes,
+                                     overviews=OverviewCache(data_dir / ".fusionlab" / "cache")),
     )
     install_auth(server, data_dir, store)  # before Dash: the gate runs ahead of Dash's own hooks
     _install_frame_route(server)
@@ -348,7 +351,7 @@ def create_app(data_dir: str | os.PathLike[str], *, cookie_secure: bool = False,
         "fusionlab.app", server=server, use_pages=True, pages_folder="pages",
         assets_folder=str(_HERE / "assets"), serve_locally=True, external_stylesheets=[], external_scripts=[],
         title="fusionlab", update_title=None, suppress_callback_exceptions=True, compress=False,
-        include_pages_meta=False,
+        include_pages_meta=False, eager_loading=True,
     )
     app.config.include_assets_files = True
     _claim_global_callbacks(app)

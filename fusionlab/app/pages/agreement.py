@@ -68,7 +68,8 @@ def layout(sid: str | None = None, **_query: str) -> Any:
         if v is None:
             continue
         figs = "; ".join(f"{f['kind']}: precision {_fmt(f['precision'], 2) or 'n/a'}, recall "
-                         f"{_fmt(f['recall'], 2) or 'n/a'}, median error {_fmt(f['median_abs_error_ms'], 3)} ms"
+                         f"{_fmt(f['recall'], 2) or 'n/a'}, median error {_fmt(f['median_abs_error_ms'], 3) or 'n/a'}"
+                         f"{' ms' if f['median_abs_error_ms'] is not None else ''}"
                          for f in v["figures"])
         validation.append(html.Li([html.B(f"{key}: "), f"{v['name']}. Against {v['reference']}: {figs or '-'}. "
                                    f"{('Stride time: ' + v['stride_time'] + '. ') if v['stride_time'] else ''}"

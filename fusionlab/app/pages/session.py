@@ -46,7 +46,7 @@ def layout(sid: str | None = None, **_query: str) -> Any:
     live = live_status(path)
     fusion = _read_fusion_or_empty(path) if path.exists() else {}
     fig = figure_for_view(path, chosen, None, max_points=c.max_points, zoom_max_points=c.zoom_max_points,
-                          cache=c.figures)
+                          cache=c.figures, overviews=c.overviews, sid=sid)
     conflicts = conflict_rows(fusion)
     graph = dcc.Loading(dcc.Graph(id=ids.SESSION_GRAPH, figure=fig,
                                   config={"displaylogo": False, "scrollZoom": True,
@@ -106,7 +106,8 @@ def _update(relayout: Any, traces: list[str] | None, cell: dict[str, Any] | None
         raise dash.exceptions.PreventUpdate
     up = session_update(path, trigger=_TRIGGERS[ctx.triggered_id], relayout=relayout, traces=traces,
                         conflict_index=None if not cell else cell.get("row_id"), view=view, cache=c.figures,
-                        max_points=c.max_points, zoom_max_points=c.zoom_max_points)
+                        max_points=c.max_points, zoom_max_points=c.zoom_max_points, overviews=c.overviews,
+                        sid=key.get("sid"))
     return tuple(dash.no_update if v is None else v for v in (up.figure, up.explanation, up.view))
 
 

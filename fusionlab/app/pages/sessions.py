@@ -101,6 +101,8 @@ def layout(**_query: str) -> Any:
     """The page (query parameters are ignored: nothing about patients goes into URLs)."""
     c = get_context()
     rows = c.index.scan(live=True)
+    if c.overviews is not None:  # the first view of a new or changed session finds its overview ready
+        c.overviews.prebuild_in_background(c.index.session_paths(), c.max_points)
     data, tips = _table_rows(rows)
     may_upload = can(current_user_role(), "upload")
     return html.Div([
