@@ -57,7 +57,7 @@ def _login(client: Any, user: str = "ann", password: str = "correct horse") -> A
     return client.post("/login", data={"csrf": _csrf(client), "username": user, "password": password})
 
 
-def _route(client: Any, pathname: str) -> Any:
+def route(client: Any, pathname: str) -> Any:
     """What the browser asks after navigating: the Dash pages router callback for ``pathname``."""
     body = {"output": ".._pages_content.children..._pages_store.data..",
             "outputs": [{"id": "_pages_content", "property": "children"},
@@ -66,6 +66,9 @@ def _route(client: Any, pathname: str) -> Any:
                        {"id": "_pages_location", "property": "search", "value": ""}],
             "changedPropIds": ["_pages_location.pathname"], "state": []}
     return client.post("/_dash-update-component", json=body)
+
+
+_route = route
 
 
 def _session_ids(text: str) -> list[str]:

