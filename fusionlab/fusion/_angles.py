@@ -9,6 +9,7 @@ the measured figures. In short, one channel per joint and side (all channels in 
     z = [marker angle, video angle, IMU joint rate, IMU inclination difference]
         marker angle = theta + v_m                    R_m = r_m * 1
         video angle  = theta + o + v_v                R_v = r_v * sum_i (1/vis_i)^2 (lever_i)^2   (per frame)
+                                                          + n_seg (0.3 tan phi)^2 (off-axis, unfitted: `_off_axis`)
         IMU rate     = omega + b + v_g                R_g = r_g * 1
         IMU incl.    = theta + v_a                    R_a = r_a * (1 + k_dyn * sum_seg | |f_seg| - g | / g)^2
                        (accelerometer tilt to gravity of the distal minus the proximal segment, every 0.1 s)
@@ -318,7 +319,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                 refs.add("markers")
             break
     # 2. video angles
-    video: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
+    video: dict[str, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
     view_rate, t_centre = 0.0, math.nan
     if "video" in use:
         for s, t in streams:
@@ -326,9 +327,14 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                 continue
             ang, var = _video_angles(s)
             view_rate, t_centre = _view_rate(s, t)
+            tan_off = _off_axis(s)
             for ch in channels:
                 if ch in ang:
-                    video[ch] = (t, ang[ch], var[ch])
+                    # per-frame perspective error beyond the offset line (see `_off_axis`): one segment for the
+                    # hip, two for the knee and ankle
+                    n_seg = 1.0 if ch.endswith("_hip") else 2.0
+                    persp = n_seg * (_DEPTH_SPREAD_RATIO * tan_off) ** 2
+                    video[ch] = (t, ang[ch], var[ch], persp)
             sources["video"] = [s.name]
             if _on_reference_clock(reader, s):
                 refs.add("video")
@@ -372,6 +378,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     # the gyroscopes' other axes (x, y of the distal, then the proximal segment): nuisance regressors of the
     # bias-step test (`_bias_step_flags`), not fused
     gyro_xy = np.full((C, T, 4), np.nan)
+    persp_var = np.zeros((C, T))
     every = max(1, round(_INCL_EVERY_S / dt))
     offset = np.zeros(C)
     for c, ch in enumerate(channels):
@@ -382,11 +389,12 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             z[c, k[inside], 0] = xm[inside]
             r[c, k[inside], 0] = _R0_MARKERS_RAD ** 2
         if ch in video:
-            tv, xv, vv = video[ch]
+            tv, xv, vv, pv = video[ch]
             k, inside = _nearest_index(grid, tv)
             keep = inside & np.isfinite(xv) & np.isfinite(vv)
             z[c, k[keep], 1] = xv[keep]
             r[c, k[keep], 1] = vv[keep] * _R0_VIDEO_PX ** 2
+            persp_var[c, k[keep]] = np.where(np.isfinite(pv[keep]), pv[keep], 0.0)
         dist, prox = _IMU_SEGMENTS.get(j, (None, None))
         if f"{side}_{dist}" in gyro and f"{side}_{prox}" in gyro:
             tg, gd, ad, dd, xyd = gyro[f"{side}_{dist}"]
@@ -428,6 +436,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     inp.offset_mean = offset_mean
     inp.reference_modalities = refs
     inp.gyro_xy = gyro_xy
+    inp.video_persp_var = persp_var
     return inp
 
 
@@ -457,6 +466,27 @@ def _view_rate(s: Stream, t: NDArray[np.float64]) -> tuple[float, float]:
     slope, icpt = np.polyfit(t[ok], u[ok], 1)
     t_c = float((c_px - icpt) / slope) if abs(slope) > 1e-9 else float(np.median(t[ok]))
     return abs(float(slope)) / f_px, t_c
+
+
+def _off_axis(s: Stream) -> NDArray[np.float64]:
+    """Per video frame, tan of the angle between the optical axis and the ray to the hips' midpoint:
+    (u_hips - c_px) / f_px, the focal length and image centre as in `_view_rate`; 0 where unknown.
+
+    A keypoint at depth d off the sagittal plane (distance Z) is shifted in the image by (u - c_px) d / Z, i.e. the
+    2D segment angle errs by ~tan(phi) x (depth difference of its keypoints / segment length). The offset line
+    (`_DEPTH_SPREAD_RATIO` x the view rate) models its mean over the record; the depth difference itself changes
+    over the gait cycle (knee/ankle swing medio-laterally, the leg rotates), by up to its mean spread, so each
+    segment gets an extra, unfitted variance (`_DEPTH_SPREAD_RATIO` tan phi)^2 (docs/fusion-angles.md)."""
+    n = len(s.data)
+    if "left_hip" not in s.channels or "right_hip" not in s.channels:
+        return np.zeros(n)
+    u = 0.5 * (np.asarray(s.channel("left_hip"))[:, 0] + np.asarray(s.channel("right_hip"))[:, 0])
+    if np.isfinite(u).sum() < 3:
+        return np.zeros(n)
+    cam = s.meta.get("camera") or {}
+    f_px = float(cam.get("focal_px") or cam.get("width_px") or np.nanmax(u))
+    c_px = 0.5 * float(cam["width_px"]) if cam.get("width_px") else 0.5 * float(np.nanmin(u) + np.nanmax(u))
+    return np.where(np.isfinite(u), (u - c_px) / f_px, 0.0)
 
 
 def _model(dt: float, bias_drift: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -930,6 +960,9 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     r_shape = np.where(np.isfinite(r0), r0, 1.0)
     # 1. noise levels (EM), bounded below by the floors
     fit, R, raised = _fit(F, Q, H, z, r_shape, x0, P0, n_iter)
+    # the video's off-axis perspective error beyond the offset line: a known, unfitted variance (`_off_axis`)
+    R = R.copy()
+    R[:, :, 1] += inp.video_persp_var
     Qf = fit.Q
     found: list[Conflict] = []
     if conflicts:
