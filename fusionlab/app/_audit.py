@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fusionlab.app._users import private_dir
+from fusionlab.app._users import private_dir, write_private
 
 __all__ = ["AUDIT_FILENAME", "audit", "read_audit"]
 
@@ -38,11 +38,7 @@ def audit(data_dir: str | os.PathLike[str], user: str, action: str, session_id: 
               "action": action, "session": session_id, **extra}
     line = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     path = private_dir(data_dir, create=True) / AUDIT_FILENAME
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    write_private(path, line, append=True)
     return record
 
 

@@ -76,6 +76,16 @@ def private_dir(data_dir: str | os.PathLike[str], *, create: bool = False) -> Pa
     return p
 
 
+def write_private(path: Path, data: bytes, *, append: bool = False) -> None:
+    """Write (or append) ``data`` to a file readable by its owner only (created with mode 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode("ascii")
 

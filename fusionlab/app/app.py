@@ -11,7 +11,7 @@ from typing import Any
 from fusionlab.app._clinical import ParameterCache
 from fusionlab.app._data import DEFAULT_MAX_POINTS, ZOOM_MAX_POINTS, FigureCache, OverviewCache, SessionIndex
 from fusionlab.app._upload import DEFAULT_UPLOAD_MAX_BYTES, JobTable
-from fusionlab.app._users import UserStore, can, private_dir
+from fusionlab.app._users import UserStore, can, private_dir, write_private
 from fusionlab.app._video import FrameServer
 from fusionlab.exceptions import ValidationError
 
@@ -57,11 +57,7 @@ def load_secret_key(data_dir: str | os.PathLike[str]) -> bytes:
     except FileNotFoundError:
         pass
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, key)
-    finally:
-        os.close(fd)
+    write_private(path, key)
     return key
 
 

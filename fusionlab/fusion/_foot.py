@@ -541,10 +541,7 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
                 continue
             ang = math.atan2(d_i[0] * d_m[1] - d_i[1] * d_m[0], d_i @ d_m)
             yaw_pts.append((0.5 * (i0 + i1), ang))
-        if yaw_pts:
-            yaw_t, yaw_fit = _heading_fit(np.array([p[0] for p in yaw_pts]) / rate,
-                                          np.unwrap(np.array([p[1] for p in yaw_pts])), np.arange(n) / rate)
-        else:
+        if not yaw_pts:
             result.warnings.append(f"{side} foot: no stride with markers at both mid-stances; the heading of the "
                                    "IMU cannot be aligned to the lab, markers not used")
             has_markers = False
@@ -569,13 +566,13 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
             if abs(d_v) < 0.3 or abs(li - abs(d_v)) > 0.3 * abs(d_v):
                 continue
             yaw_pts.append((0.5 * (i0 + i1), math.atan2(-d_i[1] * np.sign(d_v), d_i[0] * np.sign(d_v))))
-        if yaw_pts:
-            yaw_t, yaw_fit = _heading_fit(np.array([p[0] for p in yaw_pts]) / rate,
-                                          np.unwrap(np.array([p[1] for p in yaw_pts])), np.arange(n) / rate)
-        else:
+        if not yaw_pts:
             result.warnings.append(f"{side} foot: no stride seen by the video at both mid-stances; the heading of "
                                    "the IMU cannot be aligned to the image, video not used")
             video = None
+    if yaw_pts:  # one heading fit, from the markers or from the video
+        yaw_t, yaw_fit = _heading_fit(np.array([p[0] for p in yaw_pts]) / rate,
+                                      np.unwrap(np.array([p[1] for p in yaw_pts])), np.arange(n) / rate)
     Rz = _rz(yaw_t)
     R_lab = np.einsum("ij,tjk,tkl->til", perm, Rz, R_world)  # sensor -> lab
     v_lab = np.einsum("ij,tjk,tk->ti", perm, Rz, v_world)
