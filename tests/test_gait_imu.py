@@ -367,8 +367,10 @@ def test_back_reference_systems_agreement(mobgap_session):
 @pytest.mark.xfail(strict=True, reason="target not met on Test11 (daily-living simulation, turns, slow steps): IC "
                                        "recall 59/63 = 0.94 (INDIP) / 51/58 = 0.88 (Stereophoto), cadence up to "
                                        "10.2 (median step) / 12.0-24.8 (mean stride, the field's definition) "
-                                       "steps/min off the reference field; the two references agree on 0.88-0.92 of "
-                                       "Test11 contacts; see docs/gait-imu.md")
+                                       "steps/min off the reference field (the median step of the reference's own "
+                                       "contacts is itself 10.3 off one bout's field); the opt-in local vertical "
+                                       "reaches 0.94 / 0.90 and 5.2 / 3.2 (mean stride) but worse left/right; the "
+                                       "two references agree on 0.88-0.92 of Test11 contacts; see docs/gait-imu.md")
 def test_back_targets_all_trials(back, mobgap_session):
     det, ref, _ = back
     _, meta = mobgap_session
@@ -377,6 +379,28 @@ def test_back_targets_all_trials(back, mobgap_session):
             assert r["hits"] / r["n_ref"] >= 0.95
             # the bout's Cadence field, by the detector's median definition and by the field's own (mean stride)
             assert all(max(abs(c - c_ref), abs(c_mean - c_ref)) <= 3.0 for _, c, c_ref, _, c_mean in r["cadence"])
+
+
+def test_back_local_vertical_under_trunk_tilt(back):
+    """A simulated 30 deg forward lean (ramped over 1.5 s, mid-walk): the local vertical keeps the contacts."""
+    _, _, streams = back
+    stream = streams[next(n for n in streams if "test5_trial1" in n)]
+    t = stream.times() - stream.times()[0]
+    th = np.radians(30) * np.clip((t - 6.5) / 1.5, 0, 1) * np.clip((10.5 - t) / 1.5, 0, 1)
+    data = stream.data.copy()
+    acc = data[:, stream.channels.index("acc")]  # Mobilise-D frame: x vertical, z antero-posterior
+    x, z = acc[:, 0].copy(), acc[:, 2].copy()
+    acc[:, 0], acc[:, 2] = np.cos(th) * x - np.sin(th) * z, np.sin(th) * x + np.cos(th) * z
+    tilted = dataclasses.replace(stream, data=data)
+    det = GaitLowerBackImu(sensor_height_m=0.96, gravity_lowpass_hz=0.3, rhythm_prune=True)
+    upright = np.array([e.time_s for e in det.detect_stream(stream).events])
+    leaning = np.array([e.time_s for e in det.detect_stream(tilted).events])
+    assert upright.size >= 10
+    assert leaning.size == upright.size
+    assert np.max(np.abs(leaning - upright)) < 0.02
+    # the fixed axis sees the lean as a slow vertical acceleration: one contact more there
+    fixed = GaitLowerBackImu(sensor_height_m=0.96)
+    assert len(fixed.detect_stream(tilted).events) != len(fixed.detect_stream(stream).events)
 
 
 def test_back_standing_still_and_gap(back):

@@ -39,10 +39,16 @@ class GaitLowerBackImu(BaseGaitDetector):
 
     1. Vertical axis: the mean specific-force direction of the recording (gravity; the sensor's orientation on the
        back may differ between sensors and subjects). ``a_v`` = acceleration along it minus g.
+       Option ``gravity_lowpass_hz``: the local vertical instead, the specific force low-passed at that cut-off
+       (it follows the trunk's tilt when the subject bends or sits down, which along the fixed axis shows as a
+       slow offset of several m/s²); ``a_v`` = acceleration along it minus its magnitude.
     2. Steps: maxima of ``a_v`` smoothed with a Gaussian (SD ``smooth_coarse_s``), one per step (the
-       loading-response peak). Foot strike: the steepest rise of ``a_v`` smoothed with SD ``smooth_fine_s`` in the
-       ``search_window_s`` before each peak (McCamley et al. 2012 take the minimum of the Gaussian-differentiated
-       integral of ``a_v``, the same feature with the opposite sign convention of the vertical axis).
+       loading-response peak). Option ``rhythm_prune``: a peak lower than both neighbours is dropped when those
+       neighbours are 0.7-1.3 local step times apart (median step interval of the four peaks either side): a
+       second bump of one loading response (turns, shuffling), not a step. Foot strike: the steepest rise of
+       ``a_v`` smoothed with SD ``smooth_fine_s`` in the ``search_window_s`` before each peak (McCamley et al.
+       2012 take the minimum of the Gaussian-differentiated integral of ``a_v``, the same feature with the opposite
+       sign convention of the vertical axis).
     3. Walking bouts: runs of at least ``min_bout_steps`` steps whose intervals lie in ``step_time_range_s``,
        separated by breaks longer than that; steps outside bouts are discarded (turning on the spot, shuffling).
        ``reference_bouts=True`` uses the reference walking bouts stored in the session instead (validation only).
@@ -80,6 +86,12 @@ class GaitLowerBackImu(BaseGaitDetector):
         instead of detecting bouts. Off by default; for validation of the contact detection alone.
     gyr_range_rad_s, acc_range_m_per_s2
         Sensor full scale (rad/s, m/s²) for saturation detection; None detects clipping plateaus instead.
+    gravity_lowpass_hz
+        Off (None) by default. Low-pass cut-off (Hz) of the specific force giving a local vertical (see 1.);
+        0.3 Hz with ``rhythm_prune`` improves the bout cadence on the Mobilise-D daily-living trial but makes the
+        left/right assignment worse there (docs/gait-imu.md); the yaw rate keeps the fixed axis.
+    rhythm_prune
+        Off by default. Drop a weak peak inside one local step time (see 2.); no effect on the fixed axis there.
 
     Attributes
     ----------
@@ -115,7 +127,8 @@ class GaitLowerBackImu(BaseGaitDetector):
                  min_peak_m_per_s2: float = 0.2, step_time_range_s: tuple[float, float] = (0.25, 1.5),
                  min_bout_steps: int = 3, lr_lowpass_hz: float = 2.0, highpass_hz: float = 0.5,
                  reference_bouts: bool = False, gyr_range_rad_s: float | None = None,
-                 acc_range_m_per_s2: float | None = None) -> None:
+                 acc_range_m_per_s2: float | None = None, gravity_lowpass_hz: float | None = None,
+                 rhythm_prune: bool = False) -> None:
         self.placements = placements
         self.sensor_height_m = sensor_height_m
         self.smooth_coarse_s = smooth_coarse_s
@@ -129,6 +142,8 @@ class GaitLowerBackImu(BaseGaitDetector):
         self.reference_bouts = reference_bouts
         self.gyr_range_rad_s = gyr_range_rad_s
         self.acc_range_m_per_s2 = acc_range_m_per_s2
+        self.gravity_lowpass_hz = gravity_lowpass_hz
+        self.rhythm_prune = rhythm_prune
 
     def detect(self, reader: SessionReader) -> Self:
         """Analyse every IMU stream whose placement is in ``placements``; results in ``results_``."""
@@ -208,7 +223,16 @@ class GaitLowerBackImu(BaseGaitDetector):
         ics: list[float] = []
         yaw_lp = np.full(a_v.shape, np.nan)
         for a, b in finite_segments(usable, int(2 * rate)):
-            x = a_v[a:b] - np.mean(a_v[a:b])
+            if self.gravity_lowpass_hz is not None:
+                # local vertical: the low-passed specific force follows the trunk's tilt (bending, sitting down),
+                # which projects gravity onto a fixed axis as a slow offset of several m/s²
+                b_g, a_g = butter(2, self.gravity_lowpass_hz / (rate / 2))
+                g_loc = filtfilt(b_g, a_g, acc[a:b], axis=0)
+                g_norm = np.linalg.norm(g_loc, axis=1)
+                a_v[a:b] = np.sum(acc[a:b] * g_loc, axis=1) / g_norm - g_norm
+                x = a_v[a:b]
+            else:
+                x = a_v[a:b] - np.mean(a_v[a:b])
             for k in self._segment_contacts(x, rate):
                 idx = a + float(k)
                 if a + margin <= idx < b - margin:
@@ -253,6 +277,8 @@ class GaitLowerBackImu(BaseGaitDetector):
         slope = gaussian_filter1d(x, self.smooth_fine_s * rate, order=1)
         peaks, _ = find_peaks(coarse, height=self.min_peak_m_per_s2, distance=max(1, int(0.25 * rate)),
                               prominence=self.min_peak_m_per_s2)
+        if self.rhythm_prune and peaks.size >= 4:
+            peaks = self._prune(peaks, coarse, rate)
         win = round(self.search_window_s * rate)
         out = []
         for p in peaks:
@@ -260,6 +286,28 @@ class GaitLowerBackImu(BaseGaitDetector):
             k = i0 + int(np.argmax(slope[i0:p + 1]))
             out.append(k + _parabola(slope, k))
         return np.array(out, dtype=np.float64)
+
+    def _prune(self, peaks: NDArray[np.intp], coarse: NDArray[np.float64], rate: float) -> NDArray[np.intp]:
+        """Drop a peak lower than both neighbours when those neighbours are one local step time apart.
+
+        The local step time is the median of the step intervals (within ``step_time_range_s``) among the
+        four peaks either side; a third peak inside one step is a second bump of the same loading response
+        (turns, shuffling), not a step.
+        """
+        lo, hi = (v * rate for v in self.step_time_range_s)
+        pk = [int(p) for p in peaks]
+        j = 1
+        while j < len(pk) - 1:
+            d = np.diff(pk[max(0, j - 4):j + 5])
+            d = d[(d >= lo) & (d <= hi)]
+            step = float(np.median(d)) if d.size >= 3 else math.nan
+            if (math.isfinite(step) and 0.7 * step <= pk[j + 1] - pk[j - 1] <= 1.3 * step
+                    and coarse[pk[j]] < min(coarse[pk[j - 1]], coarse[pk[j + 1]])):
+                del pk[j]
+                j = max(1, j - 1)
+            else:
+                j += 1
+        return np.array(pk, dtype=np.intp)
 
     def _bout(self, stream: Stream, result: GaitResult, g: NDArray[np.float64], a_v: NDArray[np.float64],
               yaw_lp: NDArray[np.float64], rate: float, t0: float, height: float | None) -> None:
