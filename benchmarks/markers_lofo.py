@@ -8,7 +8,9 @@ with it; the held-out errors are pooled. The two sample09 files (one trial expor
 fold. Labs: btk PiG, sample00 MAC, sample00 Vicon pyCGM2, sample03 (2 files), sample04, sample09, sample11,
 sample23, gaitalytics treadmill. "overground" repeats everything without the treadmill file (21 of ~74 matches).
 Scoring rule as tests/test_gait_markers.py (nearest annotation of the kind and side within 100 ms, one-to-one).
-The force-plate rows compare the same detections with GaitForcePlate's clean strikes instead of the annotations.
+The force-plate rows compare the same detections with GaitForcePlate's clean strikes instead of the annotations;
+the convention table compares the annotations themselves with the plate onsets, and the published Zeni maximum with
+the plate onsets per lab and side. Two-parameter families (heel rest + delay) choose the pair on the training folds.
 """
 
 from __future__ import annotations
@@ -95,16 +97,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as td:
         trials = load(args.data, Path(td))
     families: dict[str, tuple[list[Any], Callable[[Any], GaitZeni]]] = {
-        "published (no refinement)": ([None], lambda p: GaitZeni(strike_delay_stride_fraction=None)),
-        "delay, fraction of stride (default)": (
+        "published (no refinement)": ([None], lambda p: GaitZeni(strike_delay_s=None)),
+        "delay, constant (s; v3 default)": (
+            [0.0, 0.01, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05], lambda p: GaitZeni(strike_delay_s=p)),
+        "delay, fraction of stride (v2)": (
             [0.015, 0.02, 0.025, 0.0275, 0.03, 0.0325, 0.035, 0.04],
             lambda p: GaitZeni(strike_delay_stride_fraction=p)),
-        "delay, constant (s; stride 1.0 s)": (
-            [0.0, 0.01, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05],
-            lambda p: _ConstantDelay(p)),
         "heel speed threshold (m/s; v1)": (
             [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8], lambda p: GaitZeni(refine_strike_m_per_s=p)),
+        "heel rest (m/s) + delay (s) for ankle": (
+            [(w, d) for w in (0.01, 0.02, 0.03, 0.05, 0.08) for d in (0.02, 0.025, 0.03, 0.035, 0.04)],
+            lambda p: GaitZeni(heel_rest_m_per_s=p[0], strike_delay_s=p[1])),
     }
+
     def by_file(n: str) -> str:
         return "sample09" if n.startswith("sample09") else n
 
@@ -125,10 +130,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{lofo['median_ms']:5.1f} / {lofo['p95_ms']:5.1f} | LOLO {lolo['median_ms']:5.1f} / "
                   f"{lolo['p95_ms']:5.1f} | recall {lolo['recall']:.3f} precision {lolo['precision']:.3f} "
                   f"n={lolo['n']} | LOLO choices {sorted(set(chosen.values()), key=str)}")
-    print("\n=== per lab, default GaitZeni: signed median error (ms) against annotations | against force plates (n)")
-    det = GaitZeni()
-    pub = GaitZeni(strike_delay_stride_fraction=None)
-    for label, d in (("default", det), ("published", pub)):
+    conventions(trials)
+    print("\n=== per lab, signed median error (ms) against annotations | against force plates (n)")
+    for label, d in (("v3 default (30 ms)", GaitZeni()), ("published", GaitZeni(strike_delay_s=None)),
+                     ("heel rest 0.03 m/s", GaitZeni(heel_rest_m_per_s=0.03))):
         ann = per_file(d, trials)
         fp = per_file(d, trials, ref="fp")
         labs = sorted({LAB[n] for n in trials})
@@ -142,26 +147,41 @@ def main(argv: list[str] | None = None) -> int:
         fps = pool([fp[n] for n in trials if n != "sample09_VER4C3D"])
         print(f"  {label}: " + "; ".join(cells) + f"; pooled against force plates: median {fps['median_ms']:.1f} ms "
               f"(n={fps['n']})")
+    det = GaitZeni()
     offs = pool(list(per_file(det, trials, kind="foot_off").values()))
     print(f"\nfoot off (unchanged by the strike refinement): median {offs['median_ms']:.1f} ms, "
           f"p95 {offs['p95_ms']:.1f} ms, recall {offs['recall']:.3f}, precision {offs['precision']:.3f}")
     return 0
 
 
-class _ConstantDelay:
-    """GaitZeni with a fixed strike delay (s): the stride-fraction delay with the stride time forced to 1 s."""
+def conventions(trials: dict[str, dict[str, Any]]) -> None:
+    """Do the labs annotate the strike at the plate onset (annotation convention), and how far does the published
+    Zeni maximum lead the plate onset (per lab and side)? One clean plate strike pairs with the annotation of the
+    same side within 100 ms; the published maximum pairs with the plate strike within 150 ms."""
+    from fusionlab.gait._markers import GaitZeni
+    from tests.test_gait_markers import match
 
-    def __init__(self, delay_s: float) -> None:
-        from fusionlab.gait._markers import GaitZeni
+    print("\n=== annotation convention and Zeni lead, against clean force-plate strikes (ms; median [min, max] (n))")
+    pub = GaitZeni(strike_delay_s=None)
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name, tr in trials.items():
+        if name == "sample09_VER4C3D":
+            continue
+        res = pub._detect_stream(tr["m"])
+        for side in ("left", "right"):
+            fp = [e.time_s for e in tr["fp"] if e.kind == "foot_strike" and e.side == side]
+            ann = [e.time_s for e in tr["ann"] if e.kind == "foot_strike" and e.side == side]
+            zen = [e.time_s for e in res.events if e.kind == "foot_strike" and e.side == side] if res else []
+            cell = rows.setdefault(LAB[name], {})
+            cell.setdefault("ann - plate", []).extend(-np.array(match(fp, ann)))
+            cell.setdefault(f"plate - Zeni max ({side})", []).extend(-np.array(match(zen, fp, 0.15)))
 
-        class _Z(GaitZeni):
-            def _stride_time(self, walk: Any, side: str) -> float:
-                return 1.0
+    def fmt(v: list[float]) -> str:
+        a = np.asarray(v) * 1000
+        return f"{np.median(a):+4.0f} [{a.min():+4.0f}, {a.max():+4.0f}] ({len(a)})" if len(a) else "-"
 
-        self._det = _Z(strike_delay_stride_fraction=delay_s)
-
-    def _detect_stream(self, m: Any) -> Any:
-        return self._det._detect_stream(m)
+    for lab, cell in sorted(rows.items()):
+        print(f"  {lab:16s} " + "; ".join(f"{k}: {fmt(v)}" for k, v in cell.items()))
 
 
 if __name__ == "__main__":

@@ -153,19 +153,22 @@ def _run(detector: GaitZeni | GaitFootVelocity, sessions: dict[str, Path]) -> di
 
 
 def test_zeni_against_annotations(sessions: dict[str, Path]) -> None:
-    """Issue-4 targets: recall >= 0.97 (eligible annotations), median <= 10 ms (strike) / 20 ms (off), with the
-    default strike delay of 2.75 % of the stride after the Zeni maximum. The fraction is fitted on these files; chosen
-    without the held-out file or lab it gives 9.2 ms (LOFO) / 9.0 ms (LOLO) (test_zeni_strike_delay_held_out,
-    benchmarks/markers_lofo.py)."""
+    """Issue-4 targets: recall >= 0.97, median <= 10 ms (strike) / 20 ms (off), with the default strike delay of
+    30 ms after the Zeni maximum (zeni2008 v3). The delay is fitted on these files; chosen without the held-out file
+    or lab it is 30 ms in every fold and gives 7.7 ms (test_zeni_strike_delay_held_out, benchmarks/markers_lofo.py).
+    Foot off meets the recall target over all annotations (0.973); foot strike does not (0.951: the four misses are
+    a maximum before the first sample or inside a gap that runs to the end, and a strike with no pelvis marker)."""
     rows = _run(GaitZeni(), sessions)
-    print_table("GaitZeni (zeni2008 v2, strike delayed by 2.75 % of the stride)", rows)
+    print_table("GaitZeni (zeni2008 v3, strike 30 ms after the maximum)", rows)
     fs, fo = rows["foot_strike"], rows["foot_off"]
     assert fs["recall_eligible"] >= 0.97
     assert fo["recall_eligible"] >= 0.97
-    assert fs["median_ms"] <= 9.0  # measured 8.1 ms in-sample (9.4 ms with v1's heel-speed refinement)
+    assert fo["recall"] >= 0.97  # measured 0.973 (71 of 73; v2: 0.959)
+    assert fs["recall"] >= 0.95  # measured 0.951 (78 of 82; v2: 0.902); target 0.97 not met
+    assert fs["median_ms"] <= 8.0  # measured 7.7 ms in-sample (v2: 8.1 ms on 74 matches)
     assert fo["median_ms"] <= 10.0
     assert fs["precision"] >= 0.99
-    assert fo["precision"] >= 0.95
+    assert fo["precision"] >= 0.99  # measured 1.000
 
 
 def test_zeni_speed_refinement_against_annotations(sessions: dict[str, Path]) -> None:
@@ -182,19 +185,37 @@ def test_zeni_speed_refinement_against_annotations(sessions: dict[str, Path]) ->
 def test_zeni_as_published_against_annotations(sessions: dict[str, Path]) -> None:
     """The unrefined method (Zeni's heel-to-pelvis maximum) finds the same strikes ~30 ms before the lab's
     annotation: the 10 ms target is not met without the refinement; the test holds the measured figure."""
-    rows = _run(GaitZeni(strike_delay_stride_fraction=None), sessions)
-    print_table("GaitZeni (zeni2008 v2, as published)", rows)
+    rows = _run(GaitZeni(strike_delay_s=None), sessions)
+    print_table("GaitZeni (zeni2008 v3, as published)", rows)
     fs = rows["foot_strike"]
     assert fs["recall_eligible"] >= 0.97
-    assert fs["median_ms"] <= 32.0  # measured 29.6 ms, bias -29.6 ms
+    assert fs["median_ms"] <= 32.0  # measured 29.9 ms, bias -29.9 ms
     assert fs["bias_ms"] < -20.0
 
 
-def test_zeni_strike_delay_held_out(sessions: dict[str, Path]) -> None:
-    """Out-of-sample figure of the strike delay: for each held-out file (the two sample09 copies together) and each
-    held-out lab, the stride fraction is chosen on the other files (smallest median error) and the held-out strikes
-    are scored with it. The delay moves every strike by fraction x stride time, so one run per file suffices."""
-    fracs = (0.015, 0.02, 0.025, 0.0275, 0.03, 0.0325, 0.035, 0.04)
+def test_zeni_heel_rest_option(sessions: dict[str, Path]) -> None:
+    """The heel-rest strike (the first time after the maximum at which a true heel marker stops descending, i.e. its
+    vertical velocity rises above -3 cm/s) is used on files with heel markers and falls back to the delay where an
+    ankle marker stands in; it removes most of the lab bias of the heel files (btk, sample00) but not in general
+    (held out overground 13.6 ms LOFO / 15.5 ms LOLO vs 15.1 / 15.8 ms for the delay: not the default)."""
+    rows = _run(GaitZeni(heel_rest_m_per_s=0.03), sessions)
+    print_table("GaitZeni (heel rest 0.03 m/s where a heel marker exists, else 30 ms)", rows)
+    fs = rows["foot_strike"]
+    assert fs["recall"] >= 0.95
+    assert fs["precision"] >= 0.99
+    assert fs["median_ms"] <= 11.0  # measured 10.3 ms in-sample
+    for rel, rule in (("btkdata/PiG_Motion-FlatFoot-Full.c3d", "heel_rest"),
+                      ("c3d_org/sample03_gait-pig.c3d", "delay")):
+        m, _ = _markers_of(sessions, rel)
+        res = GaitZeni(heel_rest_m_per_s=0.03)._detect_stream(m)
+        assert res is not None
+        assert set(res.meta["strike_rule"].values()) == {rule}
+
+
+def _delay_held_out(sessions: dict[str, Path], grid_values: tuple[float, ...],
+                    shift: Callable[[float, float], float]) -> dict[str, float]:
+    """Held-out strike median of a one-parameter delay rule: strike = published maximum + shift(value, stride), the
+    value chosen on the other files (LOFO; the two sample09 copies together) or labs (LOLO)."""
     labs = {"PiG_Motion-FlatFoot-Full": "btk", "PiG_Motion-FlatFoot-Hole": "btk", "sample03_gait-pig": "s03",
             "sample03_gait-pig-nz": "s03", "sample09_PlugInC3D": "s09", "sample09_VER4C3D": "s09"}
     base: dict[str, tuple[list[Event], list[Event], list[float]]] = {}
@@ -202,23 +223,22 @@ def test_zeni_strike_delay_held_out(sessions: dict[str, Path]) -> None:
         with open_session(path) as r:
             ann = r.events(source="annotation", clock="device")
             m = r.read_stream(r.find_streams(modality="markers")[0])
-        det = GaitZeni(strike_delay_stride_fraction=1.0)  # strike = maximum + 1 x stride time
-        res = det._detect_stream(m)
-        pub = GaitZeni(strike_delay_stride_fraction=None)._detect_stream(m)
+        res = GaitZeni(strike_delay_s=None, strike_delay_stride_fraction=1.0)._detect_stream(m)  # max + 1 stride
+        pub = GaitZeni(strike_delay_s=None)._detect_stream(m)
         assert res is not None and pub is not None
         s_pub = [e for e in pub.events if e.kind == "foot_strike"]
         s_one = [e for e in res.events if e.kind == "foot_strike"]
         assert [e.side for e in s_pub] == [e.side for e in s_one]
         base[rel] = (s_pub, ann, [b.time_s - a.time_s for a, b in zip(s_pub, s_one, strict=True)])
 
-    def scored(rel: str, frac: float) -> dict[str, list[float] | int]:
+    def scored(rel: str, value: float) -> dict[str, list[float] | int]:
         s_pub, ann, stride = base[rel]
-        ev = [dataclasses.replace(e, time_s=e.time_s + frac * t) for e, t in zip(s_pub, stride, strict=True)]
+        ev = [dataclasses.replace(e, time_s=e.time_s + shift(value, t)) for e, t in zip(s_pub, stride, strict=True)]
         one: dict[str, dict[str, list[float] | int]] = {}
         score(ev, ann, one, kinds=("foot_strike",))
         return one["foot_strike"]
 
-    grid = {f: {rel: scored(rel, f) for rel in sessions} for f in fracs}
+    grid = {v: {rel: scored(rel, v) for rel in sessions} for v in grid_values}
 
     def med(parts: list[dict[str, list[float] | int]]) -> float:
         return float(np.median(np.abs([e for p in parts for e in p["err"]]))) * 1000  # type: ignore[union-attr]
@@ -230,15 +250,33 @@ def test_zeni_strike_delay_held_out(sessions: dict[str, Path]) -> None:
         held: list[dict[str, list[float] | int]] = []
         for f in {fold(rel) for rel in sessions}:
             train = [rel for rel in sessions if fold(rel) != f]
-            best = min(fracs, key=lambda fr: med([grid[fr][rel] for rel in train]))
+            best = min(grid_values, key=lambda v: med([grid[v][rel] for rel in train]))
             held += [grid[best][rel] for rel in sessions if fold(rel) == f]
         out[label] = med(held)
         n_ann = sum(int(p["n"]) for p in held)
         n_match = sum(len(p["err"]) for p in held)  # type: ignore[arg-type]
-        print(f"\nZeni strike delay, leave-one-{label}-out: median {out[label]:.1f} ms, recall {n_match / n_ann:.3f}")
+        print(f"\nleave-one-{label}-out: median {out[label]:.1f} ms, recall {n_match / n_ann:.3f}")
         assert n_match / n_ann >= 0.90
-    assert out["file"] <= 10.0  # measured 9.2 ms (in-sample 8.1 ms at the default 0.0275)
-    assert out["lab"] <= 10.0  # measured 9.0 ms
+    return out
+
+
+def test_zeni_strike_delay_held_out(sessions: dict[str, Path]) -> None:
+    """Out-of-sample figure of the default strike delay (v3: a constant 30 ms after the maximum): for each held-out
+    file and lab the delay is chosen on the other files (smallest median error) and the held-out strikes are scored
+    with it. The delay moves every strike by the same amount, so one run per file suffices."""
+    out = _delay_held_out(sessions, (0.0, 0.01, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05), lambda d, _stride: d)
+    assert out["file"] <= 8.0  # measured 7.7 ms (v2's stride fraction held out: 9.2 ms on 74 strikes)
+    assert out["lab"] <= 8.0  # measured 7.7 ms
+
+
+def test_zeni_stride_fraction_delay_held_out(sessions: dict[str, Path]) -> None:
+    """v2's default, the delay as a fraction of the stride, held out the same way. With the four strikes that v3
+    also finds near the recording edges (errors -35 to -44 ms in the btk files) its choice flips between 0.025 and
+    0.0325 from fold to fold: 11.4 ms held out, worse than the constant delay, which is why v3 dropped it."""
+    out = _delay_held_out(sessions, (0.015, 0.02, 0.025, 0.0275, 0.03, 0.0325, 0.035, 0.04),
+                          lambda f, stride: f * stride)
+    assert out["file"] <= 12.0  # measured 11.4 ms
+    assert out["lab"] <= 12.0  # measured 11.4 ms
 
 
 def test_foot_velocity_against_annotations(sessions: dict[str, Path]) -> None:
@@ -350,6 +388,49 @@ def test_gap_in_heel_marker_gives_no_event_inside(sessions: dict[str, Path]) -> 
     left_fs = [e.time_s for e in res.events if e.kind == "foot_strike" and e.side == "left"]
     assert not [x for x in left_fs if t_gap - 0.15 < x < t_gap + 0.15]
     assert len(left_fs) == len(fs) - 1  # only the strike in the gap is lost
+
+
+def test_pelvis_gap_filled_from_other_pelvis_markers(sessions: dict[str, Path]) -> None:
+    """A 0.4 s gap in one PSIS marker (the pelvis point stays the mid-PSIS) is bridged by the other pelvis markers
+    (offset held from the frames next to the gap): the strike and off inside come out within 3 ms of the complete
+    data's, with a larger sd_s; a gap no donor covers still gives no event."""
+    m, _ = _markers_of(sessions, "btkdata/PiG_Motion-FlatFoot-Full.c3d")
+    ref = GaitZeni()._detect_stream(m)
+    assert ref is not None and ref.meta["pelvis_markers"] == ["LPSI", "RPSI"]
+    inner = [e for e in ref.events if e.kind == "foot_strike"][2]
+    t = m.times()
+    gap = (t > inner.time_s - 0.2) & (t < inner.time_s + 0.2)
+    data = m.data.copy()
+    data[gap, m.channels.index("LPSI")] = np.nan
+    data[t > t[-1] - 0.5, m.channels.index("LASI")] = np.nan  # so that the mid-PSIS stays the pelvis point
+    res = GaitZeni()._detect_stream(dataclasses.replace(m, data=data))
+    assert res is not None and res.meta["pelvis_filled_s"]
+    assert any("filled from other pelvis markers" in w for w in res.warnings)
+    assert [(e.kind, e.side) for e in res.events] == [(e.kind, e.side) for e in ref.events]
+    np.testing.assert_allclose([e.time_s for e in res.events], [e.time_s for e in ref.events], atol=0.003)
+    inside = [(a, b) for a, b in zip(ref.events, res.events, strict=True) if gap[np.searchsorted(t, a.time_s)]]
+    assert inside and all(b.sd_s > a.sd_s for a, b in inside)
+    # every pelvis marker missing there: nothing to fill from, no event in the gap
+    for ch in ("LPSI", "RPSI", "LASI", "RASI"):
+        data[gap, m.channels.index(ch)] = np.nan
+    none = GaitZeni()._detect_stream(dataclasses.replace(m, data=data))
+    assert none is not None
+    assert not [e for e in none.events if inner.time_s - 0.1 < e.time_s < inner.time_s + 0.1]
+
+
+def test_heading_steady_up_to_the_recording_edges(sessions: dict[str, Path]) -> None:
+    """A steady walker stays steady up to the last sample (the 0.8 Hz heading filter is padded with the straight
+    path fitted to the ends; before, its edge transient slowed the walker to ~0.1 m/s and the last 0.2 s lost their
+    events): the strike 20 ms before the end of PiG_Motion-FlatFoot-Full (maximum 85 ms before the end) is found."""
+    m, ann = _markers_of(sessions, "btkdata/PiG_Motion-FlatFoot-Full.c3d")
+    res = GaitZeni()._detect_stream(m)
+    assert res is not None
+    t = m.times()
+    assert res.meta["passes"][-1]["end_s"] == pytest.approx(t[-1])
+    assert not any("turning" in w for w in res.warnings)
+    last = max((e for e in ann if e.kind == "foot_strike"), key=lambda e: e.time_s)
+    assert t[-1] - last.time_s < 0.05
+    assert match([e.time_s for e in res.events if e.kind == "foot_strike" and e.side == last.side], [last.time_s])
 
 
 def test_zeni_needs_pelvis_markers(sessions: dict[str, Path]) -> None:
