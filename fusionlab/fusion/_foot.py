@@ -38,6 +38,8 @@ Model (docs/fusion-foot.md has the derivation, the frames and the validation fig
    displacement, its variance from the smoothed joint covariance of the two mid-stance states (the RTS
    cross-covariance) plus the variance of the change of the centroid's deviation from the rigid model between
    consecutive mid-stances (measured where markers saw both), speed = length / duration.
+   With video and no markers, the pixel scale's relative error (SD from the stream's ``meta["scale"]``) adds
+   ``sd_s**2 (x - x_c)**2`` to the image-x variance and ``sd_s**2 dx**2`` to a stride length's.
 6. **Conflicts**: the shared `fusionlab.fusion._conflicts.find_conflicts` on the marker-centroid innovations, per
    axis; with two modalities both are named (``"imu|markers"``).
 """
@@ -100,6 +102,7 @@ _CHI2_95_3 = 7.814728  # chi-square (3 dof) 95 % quantile
 _CONFLICT_ALPHA = 1e-5  # per-window false-alarm probability of the shared conflict test
 _VIDEO_MIN_VIS = 0.05  # visibility floor of the video noise model (SD = level / visibility)
 _VIDEO_SD0_PX = 2.0  # starting level of the video keypoint noise at visibility 1 (px; EM fits the level)
+_VIDEO_SCALE_REL_SD = 0.05  # relative SD of the pixel scale when the stream gives none (meta scale.sd_m_per_px)
 
 
 # ================================================================================================ strapdown
@@ -333,7 +336,10 @@ def _foot_video(reader: SessionReader, side: str, imu: Stream, tg: NDArray[np.fl
                 vs.append(np.clip(vis_g, _VIDEO_MIN_VIS, 1.0))
                 names.append(lm)
         if zs:
-            return {"z": np.stack(zs), "vis": np.stack(vs), "names": names, "scale": scale, "stream": s.name}
+            sd = s.meta["scale"].get("sd_m_per_px") if isinstance(s.meta.get("scale"), dict) else None
+            rel_sd = float(sd) / scale if sd is not None and math.isfinite(float(sd)) and float(sd) > 0 else math.nan
+            return {"z": np.stack(zs), "vis": np.stack(vs), "names": names, "scale": scale, "stream": s.name,
+                    "scale_rel_sd": rel_sd}
     return None
 
 
@@ -630,12 +636,20 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
                            "lever_arms_sensor_m": v_levers.round(5).tolist(), "image_offset_m": voff.round(5).tolist(),
                            "axes": {"image_x": int(h0), "image_up": int(up)}})
         inputs.append(video["stream"])
+        # the pixel scale's error (a foot off the scale's plane is at another depth): one relative error s for the
+        # record, SD from the stream (meta scale.sd_m_per_px / scale_m_per_px); not in the smoother (its
+        # measurement matrix is time-invariant), added to the output variance along image x (below)
+        scale_rel_sd = video["scale_rel_sd"] if math.isfinite(video["scale_rel_sd"]) else _VIDEO_SCALE_REL_SD
+        video_meta["scale_rel_sd"] = scale_rel_sd
+        if not math.isfinite(video["scale_rel_sd"]):
+            result.warnings.append(f"{video['stream']}: no pixel-scale SD (meta scale.sd_m_per_px); "
+                                   f"{_VIDEO_SCALE_REL_SD:.0%} assumed")
         if not has_markers:
-            # measured on simulated walks (docs/fusion-foot.md): the video-only band is too narrow
+            # measured on simulated walks (docs/fusion-foot.md): the vertical band is too narrow
             result.warnings.append(
-                f"{side} foot: position from the IMU and video without markers: its SD is UNDER-estimated (95 % band "
-                "covered the truth 83 % forward and 55 % vertically in validation; stride-length SD ~8x too small); "
-                "read the band as a lower bound")
+                f"{side} foot: position from the IMU and video without markers: its vertical SD is UNDER-estimated "
+                "(95 % band covered the truth 55 % vertically in validation; forward 100 %, the pixel-scale term "
+                "being conservative there); read the vertical band as a lower bound")
 
     # 3. error-state Kalman smoother per axis, noise levels by EM
     dt = 1.0 / rate
@@ -703,6 +717,12 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
         dp = out.x_smoothed[:, :, 0].T
         mean = base - dp
     var_p = out.P_smoothed[:, :, 0, 0].T + var_point
+    if n_v and not n_m:
+        # the pixel scale's error (without markers, which would anchor the position): the position follows the
+        # video over the walk, so a relative scale error s moves it by s (x - x_c) along image x, x_c the record's
+        # centre (the image plane's origin is unknown anyway)
+        x_c = float(np.median(mean[:, h0]))
+        var_p[:, h0] += scale_rel_sd ** 2 * (mean[:, h0] - x_c) ** 2
     imu_alone = p_nom + np.einsum("tij,j->ti", R_lab, lever_c)
 
     noise: dict[str, float] = {"zupt_m_per_s": float(np.sqrt(np.nanmean(fit.r_scale[:, 0])) * _ZUPT_SD0_M_PER_S),
@@ -775,6 +795,8 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
             var_ax = out.P_smoothed[c, i0, 0, 0] + out.P_smoothed[c, i1, 0, 0] - 2 * cc
             var_rigid += u[c_i] ** 2 * max(var_ax, 0.0)
         var_l += var_rigid
+        if n_v and not n_m:  # the pixel scale's error: s times the stride's image-x extent
+            var_l += scale_rel_sd ** 2 * float(mean[i1, h0] - mean[i0, h0]) ** 2
         strides.append({"start_s": float(tg[i0]), "end_s": float(tg[i1]), "length_m": length,
                         "length_sd_m": math.sqrt(var_l), "length_sd_rigid_m": math.sqrt(var_rigid),
                         "speed_m_per_s": length / dur,
