@@ -59,8 +59,11 @@ def runs():
         simm = _sim(src, include_markers=True, seed=1)
         resm = fuse_angles(simm)
         km = _knee(resm)
+        res_iv = fuse_angles(sim)  # IMUs + video only, every joint, with the conflict test
+        k_iv = _knee(res_iv)
         row = {"f": [], "v": [], "i": [], "o": [], "hit": [], "dm": [], "noise_m": km.noise["markers"],
-               "conflicts": len(resm.conflicts), "dur_s": float(km.times[-1] - km.times[0]), "fused": fused}
+               "conflicts": len(resm.conflicts), "dur_s": float(km.times[-1] - km.times[0]), "fused": fused,
+               "conflicts_iv": len(res_iv.conflicts), "dur_iv_s": float(k_iv.times[-1] - k_iv.times[0])}
         lo, hi = fused.band(0.95)
         for i, side in enumerate(("left", "right")):
             tru = _truth(sim, fused, side)
@@ -117,9 +120,34 @@ def test_with_markers_fused_follows_markers_within_their_noise(runs) -> None:
 
 
 def test_clean_data_at_most_one_false_conflict_per_minute(runs) -> None:
-    n = sum(r["conflicts"] for r in runs)
-    minutes = sum(r["dur_s"] for r in runs) / 60
-    assert n <= max(1.0, minutes)
+    # markers + video + IMUs, and IMUs + video only (markers withheld); over more data (8 walks x 6 seeds):
+    # benchmarks/false_conflicts_angles.py
+    for key, dur in (("conflicts", "dur_s"), ("conflicts_iv", "dur_iv_s")):
+        n = sum(r[key] for r in runs)
+        minutes = sum(r[dur] for r in runs) / 60
+        assert n <= max(1.0, minutes), (key, n, minutes)
+
+
+def test_imus_and_video_no_false_conflict_in_fast_swing() -> None:
+    """IMUs + video only, sample00: the IMU knee rate against the 30 fps video-only smoothed rate in the fast swing
+    at ~4.4-5.1 s was flagged with both seeds while the jerk level was one per channel (the video-only smoother
+    missed up to 3.9 rad/s and claimed an SD of 0.76 rad/s). With the jerk level varying over the gait cycle
+    (`_local_jerk`, EM-estimated from the data being fused) it is not; the level is several times larger in swing
+    than in stance."""
+    src = _read(FAULT_TRIAL)
+    for seed in (11, 12):
+        res = fuse_angles(_sim(src, include_markers=False, seed=seed))
+        assert res.conflicts == [], [(c.quantity, c.modality, c.start_s, c.end_s) for c in res.conflicts]
+    from fusionlab.fusion._angles import _fit, _local_jerk, _model, _prior, angle_inputs
+
+    inp = angle_inputs(_sim(src, include_markers=False, seed=11), joints=("knee",))
+    dt = float(np.median(np.diff(inp.times)))
+    F, Q, H = _model(dt, inp.bias_drift)
+    x0, P0 = _prior(inp)
+    fit, R, _ = _fit(F, Q, H, inp.z, np.where(np.isfinite(inp.r_shape), inp.r_shape, 1.0), x0, P0, 30)
+    _, s2 = _local_jerk(F, fit.Q, H, inp.z, R, x0, P0, dt)
+    lo, hi = np.percentile(s2, [10, 90], axis=1)
+    assert np.all(hi > 2.0 * lo), (lo, hi)
 
 
 def _fault_conflicts(fault: Fault):

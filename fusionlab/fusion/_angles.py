@@ -5,7 +5,9 @@ the measured figures. In short, one channel per joint and side (all channels in 
 
     state  x = [theta, omega, alpha, b]   angle (rad), its rate (rad/s), acceleration (rad/s^2), gyro bias of the
                                           joint rate (rad/s)
-    theta, omega, alpha: constant acceleration with white jerk;  b: random walk
+    theta, omega, alpha: constant acceleration with white jerk whose level varies over the gait cycle (EM with a
+                         slowly varying level, `_local_jerk`: swing has several times the jerk of stance);
+                         b: random walk
     z = [marker angle, video angle, IMU joint rate, IMU inclination difference]
         marker angle = theta + v_m                    R_m = r_m * 1
         video angle  = theta + o + v_v                R_v = r_v * sum_i (1/vis_i)^2 (lever_i)^2   (per frame)
@@ -84,6 +86,11 @@ _DEPTH_SPREAD_RATIO = 0.3
 # mean and RMS about it of the offsets measured on 7 shared C3D walks x 2 simulation seeds (docs/fusion-angles.md)
 _OFFSET0_MEAN_RAD = {"hip": -0.17, "knee": 0.0, "ankle": 0.0}
 _OFFSET0_SD_RAD = {"hip": 0.07, "knee": 0.022, "ankle": 0.035}
+# time-varying jerk level (`_local_jerk`): centred window of the local EM average (s), passes, and the prior
+# width of the jerk state relative to its largest level (numerical only)
+_JERK_WINDOW_S = 0.2
+_JERK_ITER = 3
+_U_WIDE = 1e6
 _MEAS: dict[str, tuple[int, ...]] = {"markers": (0,), "video": (1,), "imu": (2, 3)}
 _ROW_NAME = ("markers", "video", "imu", "imu:tilt")  # residual series names in the conflict test
 
@@ -296,6 +303,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     warnings: list[str] = []
     streams = _synchronised(reader, _streams_and_times(reader), use, warnings)
     refs: set[str] = set()
+    clocks_of: dict[str, set[str]] = {}
     sources: dict[str, list[str]] = {}
     channels = [f"{side}_{j}" for side in SIDES for j in joints]
     # 1. marker angles (fusionlab.kinematics model)
@@ -315,6 +323,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                 if np.isfinite(x).any():
                     marker[ch] = (t, np.asarray(x, dtype=np.float64))
             sources["markers"] = [s.name]
+            clocks_of["markers"] = {s.clock}
             if _on_reference_clock(reader, s):
                 refs.add("markers")
             break
@@ -336,6 +345,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
                     persp = n_seg * (_DEPTH_SPREAD_RATIO * tan_off) ** 2
                     video[ch] = (t, ang[ch], var[ch], persp)
             sources["video"] = [s.name]
+            clocks_of["video"] = {s.clock}
             if _on_reference_clock(reader, s):
                 refs.add("video")
             break
@@ -355,6 +365,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             if _on_reference_clock(reader, s):
                 refs.add("imu")
             sources.setdefault("imu", []).append(s.name)
+            clocks_of.setdefault("imu", set()).add(s.clock)
             spec = s.meta.get("noise") or {}
             if spec.get("gyr_drift_rad_s_per_sqrt_s") is not None:
                 drift.append(float(spec["gyr_drift_rad_s_per_sqrt_s"]))
@@ -435,6 +446,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     inp.t_centre = t_centre if math.isfinite(t_centre) else float(grid[0])
     inp.offset_mean = offset_mean
     inp.reference_modalities = refs
+    inp.clocks_of = clocks_of
     inp.gyro_xy = gyro_xy
     inp.video_persp_var = persp_var
     return inp
@@ -735,6 +747,46 @@ def _lag_of(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], re
     return float(np.sum(wts * np.array([e[0] for e in est])) / wts.sum()), float(1 / math.sqrt(wts.sum()))
 
 
+def _pooled_lags(inp: AngleInputs, z: NDArray[np.float64], R: NDArray[np.float64], loo: dict[str, KalmanOutput],
+                 alone: dict[str, KalmanOutput], present: list[str],
+                 window_s: float) -> dict[Any, tuple[float, float]]:
+    """One clock lag per modality whose streams share one clock (a clock error is the clock's, common to every
+    channel it times), pooled over the channels that have the modality and at least one other: the
+    inverse-variance mean of the channels' lags (`_lag_of`), its SE widened by the channels' disagreement (Birge
+    ratio sqrt(Q / (k - 1)) when above 1, Q = Cochran's heterogeneity statistic: lags that differ beyond their SEs
+    are model error, not one clock's offset). Keys: ``(m, frozenset of the modalities)``: ``m`` against the
+    others, pooled over the channels measured by the same modalities (against the same others: a clock error of
+    one of them must not show as ``m``'s on a channel it does not measure), and ``(a, b)``: ``a`` against ``b``
+    alone (three modalities). A modality on several clocks is not pooled (per channel, as before)."""
+    one_clock = [m for m in present if len(getattr(inp, "clocks_of", {}).get(m, ())) == 1]
+    per: dict[Any, list[tuple[float, float]]] = {}
+    for c in range(len(inp.channels)):
+        here = [m for m in present if np.isfinite(z[c, :, list(_MEAS[m])]).any()]
+        if len(here) < 2:
+            continue
+        for m in here:
+            if m in one_clock:
+                per.setdefault((m, frozenset(here)), []).append(_lag_of(inp, z, R, loo[m], c, m, window_s))
+                if len(here) >= 3 and alone:
+                    for b in here:
+                        if b != m:
+                            per.setdefault((m, b), []).append(_lag_of(inp, z, R, alone[b], c, m, window_s))
+    out: dict[Any, tuple[float, float]] = {}
+    for key, est in per.items():
+        est = [e for e in est if math.isfinite(e[0]) and math.isfinite(e[1]) and e[1] > 0]
+        if not est:
+            continue
+        lag = np.array([e[0] for e in est])
+        w = 1.0 / np.array([e[1] for e in est]) ** 2
+        mean = float(np.sum(w * lag) / w.sum())
+        se = 1.0 / math.sqrt(float(w.sum()))
+        if len(est) > 1:
+            q = float(np.sum(w * (lag - mean) ** 2))
+            se *= math.sqrt(max(1.0, q / (len(est) - 1)))
+        out[key] = (mean, se)
+    return out
+
+
 def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alpha: float) -> list[Conflict]:
     """Forward (causal) leave-one-out residuals per modality and channel, windowed chi-square (`find_conflicts`),
     the left/right swap hypothesis for the video, and a clock-lag test per modality (docs/fusion-angles.md)."""
@@ -746,6 +798,7 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
     alone = ({m: kalman_smooth(F, Q, H, _without(z, [j for o in present if o != m for j in _MEAS[o]]), R, x0, P0)
               for m in present} if len(present) >= 3 else {})
     z_alpha = float(stats.norm.isf(alpha / 2))
+    pooled = _pooled_lags(inp, z, R, loo, alone, present, window_s)
     out: list[Conflict] = []
     # left/right video swap: its own test over all joints (a likelihood ratio, independent of the chi-square flags)
     swaps, swap_llr = (_swap_flags(inp, z, R, loo["video"], window_s, alpha) if "video" in present
@@ -780,7 +833,7 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
         for m in here:
             xf, Pf = loo[m].x_filtered, loo[m].P_filtered
             xs, Ps = loo[m].x_smoothed, loo[m].P_smoothed
-            lags[m] = _lag_of(inp, z, R, loo[m], c, m, window_s)
+            lags[m] = pooled.get((m, frozenset(here))) or _lag_of(inp, z, R, loo[m], c, m, window_s)
             for j in _MEAS[m]:
                 if not np.isfinite(z[c, :, j]).any():
                     continue
@@ -844,7 +897,8 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                 for a_mod in here:
                     for b_mod in here:
                         if a_mod != b_mod:
-                            pair[(a_mod, b_mod)] = _lag_of(inp, z, R, alone[b_mod], c, a_mod, window_s)
+                            pair[(a_mod, b_mod)] = (pooled.get((a_mod, b_mod))
+                                                    or _lag_of(inp, z, R, alone[b_mod], c, a_mod, window_s))
                 bad = {frozenset(k): False for k in pair}
                 for k, (lag_ab, se_ab) in pair.items():
                     if math.isfinite(lag_ab) and abs(lag_ab) >= _MIN_CLOCK_ERROR_S and abs(lag_ab) / se_ab > z_alpha:
@@ -914,6 +968,87 @@ def _fit(F, Q, H, z, r_shape, x0, P0, n_iter: int):
     return fit, R, raised
 
 
+def _jerk_power(out: KalmanOutput, F: NDArray[np.float64], Q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per step k >= 1, the smoothed expectation of the squared acceleration increment ``E[(alpha[k] -
+    alpha[k-1])^2 | all data]`` (rad^2/s^4; step 0 repeats step 1): the per-step term of the EM M-step of a
+    white-jerk level (`fusionlab.fusion._noise`), restricted to the acceleration, with the lag-one smoothed
+    covariance ``Ps[k] G[k-1]'``. ``F``, ``Q``: ``(C, n, n)`` of the run ``out`` came from."""
+    Pf, xs, Ps = out.P_filtered, out.x_smoothed, out.P_smoothed
+    Pp = np.einsum("cij,ctjk,clk->ctil", F, Pf[:, :-1], F, optimize=True) + Q[:, None]
+    G = np.swapaxes(np.linalg.solve(Pp, np.einsum("cij,ctkj->ctik", F, Pf[:, :-1])), -1, -2)
+    lag = np.einsum("ctij,ctkj->ctik", Ps[:, 1:], G)  # cov(x[k], x[k-1] | all data)
+    d = xs[:, 1:, 2] - xs[:, :-1, 2]
+    e2 = d * d + Ps[:, 1:, 2, 2] + Ps[:, :-1, 2, 2] - 2.0 * lag[:, :, 2, 2]
+    return np.concatenate([e2[:, :1], e2], axis=1)
+
+
+def _moving_mean(x: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """Centred moving mean over ``n`` steps along the last axis (shorter at the ends)."""
+    h = n // 2
+    c = np.concatenate([np.zeros((*x.shape[:-1], 1)), np.cumsum(x, axis=-1)], axis=-1)
+    T = x.shape[-1]
+    a = np.clip(np.arange(T) - h, 0, T)
+    b = np.clip(np.arange(T) + h + 1, 0, T)
+    return (c[..., b] - c[..., a]) / (b - a)
+
+
+def _augment(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArray[np.float64], z: NDArray[np.float64],
+             R: NDArray[np.float64], x0: NDArray[np.float64], P0: NDArray[np.float64], q_base: NDArray[np.float64],
+             s2: NDArray[np.float64], dt: float):
+    """The model with a time-varying jerk variance, in the time-invariant form `kalman_smooth` takes: the state
+    gets a white jerk ``u`` (index 6; ``theta, omega, alpha`` += ``(dt^3/6, dt^2/2, dt) u[k-1]``; prior variance
+    ``_U_WIDE`` x its largest level) and a pseudo-measurement ``0 = u + v`` (row 4) of variance ``s2[c, k]``
+    (rad^2/s^6): after it, ``u[k] ~ N(0, ~s2[c, k])`` (relative error below 1e-6; ``u`` has no covariance with
+    anything before the update, so the large prior costs no precision). The continuous white jerk of ``Q`` keeps
+    density ``q_base`` ``(C,)``."""
+    C, T, _ = z.shape
+    F7 = np.zeros((C, 7, 7))
+    F7[:, :6, :6] = F
+    F7[:, 0, 6], F7[:, 1, 6], F7[:, 2, 6] = dt ** 3 / 6, dt ** 2 / 2, dt
+    Q7 = np.zeros((C, 7, 7))
+    Q7[:, :6, :6] = Q
+    qa = Q[:, :3, :3] / np.maximum(Q[:, 2, 2], 1e-300)[:, None, None] * dt  # white-jerk shape of density 1
+    Q7[:, :3, :3] = q_base[:, None, None] * qa
+    wide = _U_WIDE * np.max(s2, axis=1)
+    Q7[:, 6, 6] = wide
+    H7 = np.zeros((5, 7))
+    H7[:4, :6] = H
+    H7[4, 6] = 1.0
+    z7 = np.concatenate([z, np.zeros((C, T, 1))], axis=2)
+    R7 = np.concatenate([R, s2[:, :, None]], axis=2)
+    x07 = np.concatenate([x0, np.zeros((C, 1))], axis=1)
+    P07 = np.zeros((C, 7, 7))
+    P07[:, :6, :6] = P0
+    P07[:, 6, 6] = s2[:, 0]
+    return F7, Q7, H7, z7, R7, x07, P07
+
+
+def _local_jerk(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArray[np.float64], z: NDArray[np.float64],
+                R: NDArray[np.float64], x0: NDArray[np.float64], P0: NDArray[np.float64], dt: float):
+    """Jerk level that varies over the gait cycle (swing has far larger jerk than stance), estimated from the data
+    being fused by EM with the level allowed to vary slowly: per step the M-step term `_jerk_power` (from the
+    smoother over all measurements), averaged over a centred window of `_JERK_WINDOW_S`, is the level of that step
+    (jerk variance of a piecewise-constant jerk, rad^2/s^6: E[dalpha^2] / dt^2); `_JERK_ITER` passes. The smallest
+    level of a channel stays the continuous white jerk of ``Q`` (density ``min * dt``), the rest goes to the
+    augmented jerk state (`_augment`). Returns the augmented model and the levels ``(C, T)``."""
+    C = z.shape[0]
+    Fc = np.broadcast_to(F, (C, 6, 6)).copy()
+    Qc = np.broadcast_to(Q, (C, 6, 6)).copy()
+    out = kalman_smooth(Fc, Qc, H, z, R, x0, P0)
+    Fa, Qa_ = Fc, Qc
+    n = max(3, round(_JERK_WINDOW_S / dt))
+    s2 = np.zeros(z.shape[:2])
+    aug = None
+    for _ in range(_JERK_ITER):
+        s2 = _moving_mean(_jerk_power(out, Fa, Qa_), n) / dt ** 2
+        lo = s2.min(axis=1)
+        extra = np.maximum(s2 - lo[:, None], 1e-9 * np.maximum(lo[:, None], 1e-12))
+        aug = _augment(Fc, Qc, H, z, R, x0, P0, lo * dt, extra, dt)
+        Fa, Qa_ = aug[0], aug[1]
+        out = kalman_smooth(*aug)
+    return aug, s2
+
+
 def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Sequence[str] = ANGLE_MODALITIES,
                 window_s: float = 0.5, alpha: float = 1e-5, conflicts: bool = True,
                 n_iter: int = 30) -> FusionResult:
@@ -964,16 +1099,19 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     R = R.copy()
     R[:, :, 1] += inp.video_persp_var
     Qf = fit.Q
+    # 2. the jerk level over the gait cycle (EM, level varying slowly; `_local_jerk`): the model gets a jerk state
+    (F, Qf, H, z, R, x0, P0), jerk_var = _local_jerk(F, Qf, H, z, R, x0, P0, dt)
     found: list[Conflict] = []
     if conflicts:
-        # 2. conflicts (with the noise of the robust fit)
+        # 3. conflicts (with the noise of the robust fit)
         found = _conflicts(inp, F, Qf, H, z, R, x0, P0, window_s=window_s, alpha=alpha)
     out = kalman_smooth(F, Qf, H, z, R, x0, P0)
     C = len(inp.channels)
     result = FusionResult(name="angles", algorithm="fusionlab.fusion.fuse_angles",
                           parameters={"joints": list(joints), "use": list(use), "window_s": window_s,
                                       "alpha": alpha, "n_iter": n_iter,
-                                      "state": ["theta", "omega", "alpha", "b", "o", "o_rate"],
+                                      "state": ["theta", "omega", "alpha", "b", "o", "o_rate", "jerk"],
+                                      "jerk_window_s": _JERK_WINDOW_S,
                                       "grid_dt_s": dt, "noise_floor": dict(NOISE_FLOOR)},
                           inputs=tuple(n for m in ANGLE_MODALITIES for n in inp.sources.get(m, [])),
                           warnings=list(inp.warnings))
@@ -1006,7 +1144,7 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
                   "noise_floored": floored,
                   "video_offset_rad": {inp.channels[c]: float(inp.video_offset[c]) for c in idx},
                   "q_scale": {inp.channels[c]: float(fit.q_scale[c]) for c in idx},
-                  "jerk_sd_rad_s3": {inp.channels[c]: float(math.sqrt(Qf[c, 2, 2] / dt)) for c in idx},
+                  "jerk_sd_rad_s3": {inp.channels[c]: float(math.sqrt(np.median(jerk_var[c]) * dt)) for c in idx},
                   "em_converged": bool(fit.converged), "em_iterations": len(fit.loglik) - 1}))
     result.conflicts = found
     result.parameters["noise"] = {row_names[j]: float(np.nanmean(sd[:, j])) for j in range(4)

@@ -214,9 +214,11 @@ def slope_change_flags(times: NDArray[np.float64], integral: NDArray[np.float64]
     (``regressors``: ``(T, k)`` known signals the nuisance part of ``D`` is linear in, fitted per reference).
     The prediction error ``e(s) = D(s) - X(s) beta`` at ``s = tau + h``, ``h = horizon_s * i / horizons``
     (``i = 1..horizons``), is compared with its variance, all of it estimated from the reference (no hand-set
-    level): ``sigma^2 (1 + kappa x_s' (X'X)^-1 x_s)`` with ``sigma^2`` the reference residuals' variance and
-    ``kappa = N / n_eff`` (their autocorrelation, `effective_dof`), plus ``variance`` (the others' estimate at
-    ``s``; independent of the reference fit) and ``white_var * h`` (white noise integrated into ``D``). A change of
+    level): ``sigma^2 (1 + kappa x_s' (X'X)^-1 x_s)`` with ``kappa = N / n_eff`` (the reference residuals'
+    autocorrelation, `effective_dof`) and ``sigma^2 = RSS / (N - kappa p)`` their variance (``p`` coefficients,
+    each absorbing ~kappa correlated samples; a reference with ``N - kappa p < kappa`` is not used), plus
+    ``variance`` (the others' estimate at ``s``; independent of the reference fit) and
+    ``white_var * h`` (white noise integrated into ``D``). A change of
     slope ``delta`` at ``tau`` gives ``e(tau + h) = delta h``. ``tau`` is flagged when ``p = 2 Phi(-|e| / sd)``
     is below ``alpha / horizons`` (Bonferroni over the horizons) at any horizon; the flagged ``tau`` are merged
     into runs that overlap or touch; each run's ``start_s`` is its most significant ``tau`` (the estimated change
@@ -256,6 +258,11 @@ def slope_change_flags(times: NDArray[np.float64], integral: NDArray[np.float64]
         rho = _autocorr_block(e_ref / math.sqrt(sigma2) if sigma2 > 0 else e_ref, max(1, min(n // 4,
                                                                                            round(0.5 / dt))))
         kappa = max(1.0, n / effective_dof(rho, n))
+        # correlated residuals: each fitted coefficient absorbs ~kappa samples, so E[RSS] ~ s^2 (n - kappa p);
+        # a reference with no more effective samples than coefficients cannot predict (skipped)
+        if n - kappa * X.shape[1] < kappa:
+            continue
+        sigma2 *= (n - X.shape[1]) / (n - kappa * X.shape[1])
         best: tuple[float, float, float] | None = None
         for h in hs:
             j = int(np.searchsorted(t, tau + h - 1e-9))
