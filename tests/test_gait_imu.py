@@ -364,21 +364,56 @@ def test_back_reference_systems_agreement(mobgap_session):
                 assert hits == len(t_judged)
 
 
+def test_back_cadence_field_definition(mobgap_session):
+    """The bout ``Cadence`` field of data.mat is the mean over the reference's own strides of 120 / stride time.
+
+    Mobilise-D strides run from a contact to the next contact of the same foot, over every contact of the bout,
+    pauses and turns included (e.g. a 2.66 s stride across a pause); strides the reference marks invalid (NaN
+    duration, e.g. where its sides do not alternate) are left out. Reproduced here exactly from the stored strides,
+    on all 16 bouts of both systems: the target's "cadence per walking bout" is this figure.
+    """
+    _, meta = mobgap_session
+    n = 0
+    for systems in meta["reference"].values():
+        for info in systems.values():
+            for bout in info["bouts"]:
+                st = bout["strides"]
+                dur = np.array(st["stride_duration_s"], dtype=float)
+                assert np.nanmean(120.0 / dur) == pytest.approx(bout["cadence_steps_per_min"], abs=1e-9)
+                ok = np.isfinite(dur)
+                span = np.array(st["end_s"], dtype=float)[ok] - np.array(st["start_s"], dtype=float)[ok]
+                assert np.allclose(dur[ok], span, atol=0.011)  # one reference sample
+                n += 1
+    assert n == 16
+
+
 @pytest.mark.xfail(strict=True, reason="target not met on Test11 (daily-living simulation, turns, slow steps): IC "
-                                       "recall 59/63 = 0.94 (INDIP) / 51/58 = 0.88 (Stereophoto), cadence up to "
-                                       "10.2 (median step) / 12.0-24.8 (mean stride, the field's definition) "
-                                       "steps/min off the reference field (the median step of the reference's own "
-                                       "contacts is itself 10.3 off one bout's field); the opt-in local vertical "
-                                       "reaches 0.94 / 0.90 and 5.2 / 3.2 (mean stride) but worse left/right; the "
-                                       "two references agree on 0.88-0.92 of Test11 contacts; see docs/gait-imu.md")
+                                       "recall 59/63 = 0.94 (INDIP) / 51/58 = 0.88 (Stereophoto); like-for-like bout "
+                                       "cadence (the field's mean-of-strides definition on the detected contacts in "
+                                       "the bout) up to 12.0 (INDIP) / 24.8 (Stereophoto) steps/min off the field, "
+                                       "from extra contacts in turns and pauses (e.g. 773.92 s double bump, 803.83 s "
+                                       "sitting down); "
+                                       "the two references agree on 0.88-0.92 of Test11 contacts; see "
+                                       "docs/gait-imu.md")
 def test_back_targets_all_trials(back, mobgap_session):
+    """Issue-4 target per trial and reference system: IC recall >= 0.95 within 100 ms, and per reference walking
+    bout a cadence within 3 steps/min of the bout's ``Cadence`` field.
+
+    The cadence is compared like for like: the field is the mean of 120 / stride time over the reference's strides
+    in the bout (`test_back_cadence_field_definition`), so the detector's figure is the same mean over its own
+    strides (contact k to k + 2) inside the reference bout. The detector's default bout cadence, 60 / median step
+    time, is a different statistic (it ignores the slow strides across pauses that the field includes: 10.3
+    steps/min apart on one bout even from the reference's own contacts); it is still reported (printed by
+    `test_back_against_reference`) but comparing it with the field is not a like-for-like check. Until this round the
+    test also required the median figure within 3 steps/min; dropping that corrects the comparison, the 3 steps/min
+    threshold is unchanged.
+    """
     det, ref, _ = back
     _, meta = mobgap_session
     for system in ("INDIP", "Stereophoto"):
         for _, r in _back_table(det, ref, meta, system).items():
             assert r["hits"] / r["n_ref"] >= 0.95
-            # the bout's Cadence field, by the detector's median definition and by the field's own (mean stride)
-            assert all(max(abs(c - c_ref), abs(c_mean - c_ref)) <= 3.0 for _, c, c_ref, _, c_mean in r["cadence"])
+            assert all(abs(c_mean - c_ref) <= 3.0 for _, _, c_ref, _, c_mean in r["cadence"])
 
 
 def test_back_local_vertical_under_trunk_tilt(back):
