@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{lolo['p95_ms']:5.1f} | recall {lolo['recall']:.3f} precision {lolo['precision']:.3f} "
                   f"n={lolo['n']} | LOLO choices {sorted(set(chosen.values()), key=str)}")
     conventions(trials)
+    pelvis_free(trials)
     print("\n=== per lab, signed median error (ms) against annotations | against force plates (n)")
     for label, d in (("v3 default (30 ms)", GaitZeni()), ("published", GaitZeni(strike_delay_s=None)),
                      ("heel rest 0.03 m/s", GaitZeni(heel_rest_m_per_s=0.03))):
@@ -152,6 +153,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nfoot off (unchanged by the strike refinement): median {offs['median_ms']:.1f} ms, "
           f"p95 {offs['p95_ms']:.1f} ms, recall {offs['recall']:.3f}, precision {offs['precision']:.3f}")
     return 0
+
+
+def pelvis_free(trials: dict[str, dict[str, Any]]) -> None:
+    """The pelvis-free strike criterion of GaitZeni's fallback (`_pelvis_free_strikes`) run on every overground
+    stance, as if the pelvis were missing, against the Zeni strike (same 30 ms delay) of the same foot within 100 ms and
+    against the annotations: the source of ``PELVIS_FREE_SD_S`` (no parameter is fitted; V is measured per stride)."""
+    from fusionlab.gait._markers import STRIKE_DELAY_S, GaitZeni, _heel_like, _pelvis_free_strikes, _prepare
+    from fusionlab.gait.base import GaitResult
+    from tests.test_gait_markers import match
+
+    vs_zeni, vs_ann = [], []
+    for name, tr in trials.items():
+        if name == "sample09_VER4C3D" or LAB[name] == "treadmill":
+            continue
+        det = GaitZeni()
+        walk = _prepare(tr["m"], det.cutoff_hz, det.max_turn_deg_per_s)
+        res = det._detect_stream(tr["m"])
+        for side in walk.feet:
+            heel = _heel_like(walk.feet[side], side, GaitResult("", "", (), ""))
+            if heel is None:
+                continue
+            pf = [t + STRIKE_DELAY_S for _, t, _, _ in _pelvis_free_strikes(heel, walk)]
+            zen = [e.time_s for e in res.events if e.kind == "foot_strike" and e.side == side]
+            ann = [e.time_s for e in tr["ann"] if e.kind == "foot_strike" and e.side == side]
+            vs_zeni += match(pf, zen)
+            vs_ann += match(pf, ann)
+    z, a = np.asarray(vs_zeni) * 1000, np.asarray(vs_ann) * 1000
+    print("\n=== pelvis-free strike (heel forward speed falls to the stride's walking speed, + 30 ms), overground, "
+          "sample09 once")
+    print(f"  minus Zeni v3 (n={len(z)}): median {np.median(z):+.1f} ms, robust SD "
+          f"{1.4826 * np.median(np.abs(z - np.median(z))):.1f} ms, RMS {np.sqrt(np.mean(z ** 2)):.1f} ms, max |.| "
+          f"{np.abs(z).max():.1f} ms")
+    print(f"  against the annotations (n={len(a)}): median |e| {np.median(np.abs(a)):.1f} ms, bias {np.median(a):+.1f} "
+          f"ms, p95 {np.percentile(np.abs(a), 95):.1f} ms")
 
 
 def conventions(trials: dict[str, dict[str, Any]]) -> None:
