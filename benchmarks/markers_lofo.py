@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"n={lolo['n']} | LOLO choices {sorted(set(chosen.values()), key=str)}")
     conventions(trials)
     pelvis_free(trials)
+    crops = [edge_crops(trials), edge_crops(load_other_walks(args.data), title="other shared C3D walks")]
+    print("\n  pooled over both (the source of EDGE_SD_S and EDGE_FIRST_SAMPLE_SD_S):")
+    rows = [r for c in crops for r in c["rows"] if r["found"]]
+    for rule in sorted({r["rule"] for r in rows}):
+        err = np.array([r["err"] for r in rows if r["rule"] == rule]) * 1000
+        print(f"    {rule!r}: n={len(err)}, RMS {np.sqrt(np.mean(err ** 2)):.1f} ms")
     print("\n=== per lab, signed median error (ms) against annotations | against force plates (n)")
     for label, d in (("v3 default (30 ms)", GaitZeni()), ("published", GaitZeni(strike_delay_s=None)),
                      ("heel rest 0.03 m/s", GaitZeni(heel_rest_m_per_s=0.03))):
@@ -217,6 +223,122 @@ def conventions(trials: dict[str, dict[str, Any]]) -> None:
 
     for lab, cell in sorted(rows.items()):
         print(f"  {lab:16s} " + "; ".join(f"{k}: {fmt(v)}" for k, v in cell.items()))
+
+
+
+def crop(m: Any, i0: int, i1: int) -> Any:
+    """Samples [i0, i1) of a marker stream (as a lab exporting a tighter trial would)."""
+    import dataclasses
+
+    if m.time_s is not None:
+        return dataclasses.replace(m, data=m.data[i0:i1], time_s=m.time_s[i0:i1])
+    return dataclasses.replace(m, data=m.data[i0:i1], start_s=float(m.times()[i0]))
+
+
+def load_other_walks(data: Path) -> dict[str, dict[str, Any]]:
+    """Markers stream of every other shared C3D file with foot markers and at least 200 samples (no annotations):
+    only used for the recording-edge crops, whose truth is the full walk's own events."""
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.gait._markers import _foot_markers
+
+    names = {Path(rel).name for rel in C3D_FILES}
+    out = {}
+    for path in sorted(p for p in data.rglob("*") if p.suffix.lower() == ".c3d" and p.name not in names):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial = read_c3d(path)
+        except Exception:  # some shared files are format tests without a readable markers stream
+            continue
+        ms = [st for st in trial.streams if st.modality == "markers" and st.data.ndim == 3]
+        if ms and _foot_markers(ms[0].channels) and ms[0].n_samples >= 200:
+            out[path.stem] = {"m": ms[0], "ann": []}
+    return out
+
+
+def _unmatched(events: list[Any], truth: list[Any], name: str) -> list[tuple[str, str, str, float]]:
+    return [(name, x.kind, x.label, round(x.time_s, 3)) for x in events
+            if not any(y.kind == x.kind and y.side == x.side and abs(y.time_s - x.time_s) < 0.1 for y in truth)]
+
+
+def edge_crops(trials: dict[str, dict[str, Any]], det: Any = None, quiet: bool = False,
+               title: str = "annotated walks") -> dict[str, Any]:
+    """Recording edges on real walks: every interior Zeni event of the full data (>= 0.4 s from its edges) is cut
+    out of the recording at k samples from its extremum (strike: maximum = event - delay; off: minimum), k from
+    -EDGE_ZONE_S to +EDGE_ZONE_S of samples (negative: the extremum itself is outside the cropped data), once as
+    the first and once as the last sample; 1.5 s of data are kept on the other side. The cropped walk is detected
+    again and its events compared with the full walk's (the truth here, so the lab annotations play no part):
+    recall and error per rule and k, and every cropped event with no full-walk event of its kind and side within
+    100 ms (a false event created by the crop), also over 1.5 s crops starting at every other sample (every phase of
+    the gait cycle at both edges, e.g. mid-swing and mid-stance). No parameter is fitted here; this is the source of
+    ``EDGE_SD_S`` and ``EDGE_FIRST_SAMPLE_SD_S``."""
+    from fusionlab.gait._markers import EDGE_ZONE_S, GaitZeni
+
+    det = det or GaitZeni()
+    rows: list[dict[str, Any]] = []
+    false: list[tuple[str, str, str, float]] = []
+    for name, tr in trials.items():
+        if name == "sample09_VER4C3D":
+            continue
+        m = tr["m"]
+        t = m.times()
+        rate = float(m.rate_hz)
+        n = len(t)
+        full = det._detect_stream(m)
+        if full is None:
+            continue
+        ref = [e for e in full.events if not e.label and t[0] + 0.4 < e.time_s < t[-1] - 0.4]
+        keep = round(1.5 * rate)  # a shorter overground walk (< 1 m) looks like a treadmill
+        nz = round(EDGE_ZONE_S * rate)
+        for e in ref:
+            t_ext = e.time_s - (det.strike_delay_s or 0.0 if e.kind == "foot_strike" else 0.0)
+            i_ext = int(np.floor((t_ext - t[0]) * rate))
+            for at_start in (True, False):
+                for k in range(-nz, nz + 1):
+                    i0, i1 = (i_ext - k, i_ext - k + keep) if at_start else (i_ext + 1 + k - keep, i_ext + 1 + k)
+                    if i0 < 0 or i1 > n:
+                        continue
+                    res = det._detect_stream(crop(m, i0, i1))
+                    evs = res.events if res is not None else []
+                    own = [x for x in evs if x.kind == e.kind and x.side == e.side and abs(x.time_s - e.time_s) < 0.1]
+                    hit = min(own, key=lambda x: abs(x.time_s - e.time_s), default=None)
+                    ann = [a.time_s for a in tr["ann"] if a.kind == e.kind and a.side == e.side
+                           and abs(a.time_s - e.time_s) < 0.1]
+                    rows.append({"file": name, "kind": e.kind, "start": at_start, "k": k, "found": hit is not None,
+                                 "t_edge": float(t[i0] if at_start else t[i1 - 1]), "truth": e.time_s,
+                                 "ann": min(ann, key=lambda a: abs(a - e.time_s), default=None),
+                                 "err": (hit.time_s - e.time_s) if hit else None,
+                                 "rule": (hit.label.split(":")[1].strip()[:16] if hit and hit.label else "normal")
+                                 if hit else None, "sd": hit.sd_s if hit else None})
+                    false += _unmatched(evs, full.events, name)
+        for i0 in range(0, n - keep + 1, 2):  # every phase of the gait cycle at both edges
+            res = det._detect_stream(crop(m, i0, i0 + keep))
+            false += _unmatched(res.events if res is not None else [], full.events, name)
+    false = sorted(set(false))
+    if not quiet:
+        print(f"\n=== recording-edge crops of the {title} ({det.detector_id}): recall (median |error| vs the full "
+              "walk, ms) by the extremum's distance k from the edge (samples; < 0: the extremum is outside the data)")
+        for kind in ("foot_strike", "foot_off"):
+            for at_start in (True, False):
+                cells = []
+                for kk in sorted({r["k"] for r in rows}):
+                    sel = [r for r in rows if r["kind"] == kind and r["start"] == at_start and r["k"] == kk]
+                    if not sel:
+                        continue
+                    f = [r for r in sel if r["found"]]
+                    med = np.median(np.abs([r["err"] for r in f])) * 1000 if f else float("nan")
+                    cells.append(f"{kk:+d}:{len(f)}/{len(sel)}({med:.0f})")
+                print(f"  {kind} at the {'start' if at_start else 'end'}: " + " ".join(cells))
+        for rule in sorted({r["rule"] for r in rows if r["found"]}):
+            err = np.array([r["err"] for r in rows if r["found"] and r["rule"] == rule]) * 1000
+            sds = np.array([r["sd"] for r in rows if r["found"] and r["rule"] == rule]) * 1000
+            print(f"  rule {rule!r}: n={len(err)}, median {np.median(err):+.1f} ms, |e| median "
+                  f"{np.median(np.abs(err)):.1f} p95 {np.percentile(np.abs(err), 95):.1f} max "
+                  f"{np.abs(err).max():.1f} ms, RMS {np.sqrt(np.mean(err ** 2)):.1f} ms; mean sd_s {sds.mean():.1f} ms")
+        edge = [f for f in false if f[2].startswith("edge")]
+        print(f"  events of a cropped walk with no full-walk event within 100 ms: {len(false)} distinct, of which "
+              f"{len(edge)} from the edge rules" + "".join(f"\n    {f}" for f in edge[:20]))
+    return {"rows": rows, "false": false}
 
 
 if __name__ == "__main__":

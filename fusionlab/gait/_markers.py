@@ -80,6 +80,34 @@ SWING_SPEED_RATIO = 1.5  # the swing must be seen: the heel's forward speed exce
 SWING_LOOKBACK_S = 0.25  # ... within this time before the crossing, with no gap in between
 PELVIS_FREE_SD_S = 0.006  # RMS difference from the Zeni maximum on the 61 shared strikes where both exist (median
 #                           +3.8 ms, robust SD 2.4 ms; benchmarks/markers_lofo.py), added in quadrature
+# recording-edge events (GaitZeni ``edge_events``, see `GaitZeni._edge_events`): within EDGE_ZONE_S of the first /
+# last sample the 7 Hz zero-phase low-pass is distorted by its edge transient (filtfilt pads with the odd reflection
+# of the signal, which mirrors a maximum near the edge into a second one and flattens it: 337 instead of 347 mm two
+# samples into PiG_Motion-FlatFoot-Hole). There the extremum is judged on the markers low-passed at EDGE_CUTOFF_HZ
+# with each end padded by the parabola fitted to its first / last EDGE_FIT_S (the padding only reduces the filter
+# transient; nothing is searched in it), and it counts only when the foot is seen to make the event inside the data:
+EDGE_ZONE_S = 0.1  # an extremum this close to the recording's first / last sample is an edge candidate
+EDGE_CUTOFF_HZ = 15.0  # low-pass of the markers in the edge zone (Hz)
+EDGE_FIT_S = 0.05  # the padding of each end is fitted to this much data ...
+EDGE_PAD_S = 0.3  # ... extends the data by this much, for the filter only, ...
+EDGE_PAD_DEG = 2  # ... as a parabola (a maximum 1.5 samples inside is placed within 0.1 ms when simulated; a line
+#                   fitted instead flattens it into the edge, 15 ms off)
+EDGE_VERTEX_IN = 0.5  # bracketed: the vertex of the parabola fitted (least squares) to the zone lies at least this
+#                       many samples and 2 SD (from the fit's residuals) inside the data
+EDGE_DESCENT_M_PER_S = 0.1  # strike: the heel (or its stand-in), moving forward faster than EDGE_MOVING_M_PER_S, is
+#                             seen descending at least this fast ...
+EDGE_DROP_M = 0.003  # ... by at least this much (3 x the marker noise) ...
+EDGE_MOVING_M_PER_S = 0.6  # (2 x STANCE_M_PER_S: not yet standing)
+EDGE_REST_M_PER_S = 0.03  # ... to rest: vertical velocity above minus this ...
+EDGE_STANCE_TOL_M = 0.02  # ... no higher than this above its stance height (median over the foot's other stances) ...
+EDGE_REST_WINDOW_S = 0.15  # ... within this time after the maximum, and stops (horizontal speed below STANCE_M_PER_S)
+#                            within this time after that, all inside the data
+EDGE_LEAVE_M = 0.01  # foot off: the toe is seen within EDGE_STANCE_TOL_M of its stance height, slower than
+#                      STANCE_M_PER_S, and later (inside the data) this far above it and rising
+EDGE_SD_S = 0.004  # timing SD added in quadrature to an edge event: RMS difference from the full walk's event when the
+#                   shared walks are cropped next to their extrema (benchmarks/markers_lofo.py, edge_crops: 2-4 ms)
+EDGE_FIRST_SAMPLE_SD_S = 0.014  # the same for a strike whose maximum is the first sample (14 ms over the crops of
+#                                29 shared walks with markers), replacing the extremum's sharpness term
 
 
 def _norm(name: str) -> str:
@@ -170,6 +198,7 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
             donors = {ch: _marker(m, ch) for c in cands for ch in c}
             raw, filled = _pelvis_donor_fill(raw, donors, rate)
             pelvis = _smooth(raw, rate, cutoff_hz)
+            cache["pelvis_raw"] = raw
             pelvis_names = best
             if filled.any():
                 cache["pelvis_filled"] = filled
@@ -276,24 +305,26 @@ def _pelvis_donor_fill(raw: NDArray[np.float64], donors: dict[str, NDArray[np.fl
     return out, filled
 
 
-def _smooth_path(x: NDArray[np.float64], rate: float, cutoff_hz: float) -> NDArray[np.float64]:
-    """`_smooth` of an (n, k) path with its finite span extended at both ends by the straight line fitted to its
-    first / last ``HEADING_EDGE_FIT_S`` (``HEADING_EDGE_PAD_S`` long), so that a steady walk stays steady up to the
-    edges of the data (a low cut-off's edge transient is longer than filtfilt's own padding)."""
+def _smooth_path(x: NDArray[np.float64], rate: float, cutoff_hz: float, *, fit_s: float = HEADING_EDGE_FIT_S,
+                 pad_s: float = HEADING_EDGE_PAD_S, deg: int = 1) -> NDArray[np.float64]:
+    """`_smooth` of an (n, k) path with its finite span extended at both ends by the straight line (``deg=1``; a
+    polynomial of degree ``deg``) fitted to its first / last ``fit_s`` (``pad_s`` long), so that a steady walk stays
+    steady up to the edges of the data (a low cut-off's edge transient is longer than filtfilt's own padding). The
+    padding only feeds the filter: the output is NaN outside the finite span of ``x``."""
     out = np.full(x.shape, np.nan)
     fin = np.flatnonzero(np.isfinite(x).all(axis=1))
     if len(fin) < 2:
         return out
     seg = x[fin[0]:fin[-1] + 1]
-    k = min(len(seg), max(2, round(HEADING_EDGE_FIT_S * rate)))
-    pad = round(HEADING_EDGE_PAD_S * rate)
+    k = min(len(seg), max(2, round(fit_s * rate)))
+    pad = round(pad_s * rate)
 
     def line(part: NDArray[np.float64], at: NDArray[np.float64]) -> NDArray[np.float64]:
         ok = np.flatnonzero(np.isfinite(part).all(axis=1))
         if len(ok) < 2:
             return np.repeat(part[ok[:1]], len(at), axis=0) if len(ok) else np.full((len(at), part.shape[1]), np.nan)
-        slope, icpt = np.polyfit(ok.astype(float), part[ok], 1)
-        return slope[None, :] * at[:, None] + icpt[None, :]
+        coef = np.polyfit(ok.astype(float), part[ok], min(deg, len(ok) - 1))
+        return np.stack([np.polyval(coef[:, j], at) for j in range(part.shape[1])], axis=1)
 
     head = line(seg[:k], np.arange(-pad, 0, dtype=float))
     tail = line(seg[-k:], np.arange(k, k + pad, dtype=float))
@@ -319,11 +350,13 @@ def _treadmill_heading(feet: dict[str, dict[str, NDArray[np.float64]]], up: int,
         vel_low.append(v[stand])
     r = np.concatenate(rel)
     r = r[np.isfinite(r).all(axis=1)]
+    if len(r) < 3:  # no foot seen together with the pelvis (a short crop): no axis to measure
+        return np.array([1.0, 0.0]), np.array([1.0, 0.0])
     _, _, vt = np.linalg.svd(r - r.mean(axis=0), full_matrices=False)
     axis_vec = vt[0]
     belt = np.concatenate(vel_low)
     belt = belt[np.isfinite(belt).all(axis=1)]
-    sign = -np.sign(np.median(belt @ axis_vec)) or 1.0
+    sign = (-np.sign(np.median(belt @ axis_vec)) if len(belt) else 0.0) or 1.0
     return axis_vec * sign, axis_vec * sign
 
 
@@ -385,6 +418,23 @@ def _extrema(x: NDArray[np.float64], rate: float, *, prominence: float, min_inte
     return out
 
 
+def _vertex_inside(seg: NDArray[np.float64]) -> bool:
+    """Whether the maximum of ``seg`` (samples from a recording edge inwards) lies inside the data: the parabola
+    fitted by least squares to it is concave with its vertex at least ``EDGE_VERTEX_IN`` samples and two standard
+    deviations (propagated from the fit's covariance, i.e. from its residuals) from the edge sample."""
+    x = np.arange(len(seg), dtype=float)
+    if len(seg) < 5:
+        return False
+    coef, cov = np.polyfit(x, seg, 2, cov=True)
+    a, b = coef[0], coef[1]
+    if a >= 0:
+        return False
+    xv = -b / (2 * a)
+    grad = np.array([b / (2 * a * a), -1 / (2 * a)])  # d xv / d(a, b)
+    sd = float(np.sqrt(max(grad @ cov[:2, :2] @ grad, 0.0)))
+    return bool(xv >= max(EDGE_VERTEX_IN, 2 * sd))
+
+
 def _timing_sd(rate: float, method_sd_s: float, curvature: float, noise: float) -> float:
     """SD of an extremum's time: quantisation, the method's known error, and noise over the extremum's sharpness.
 
@@ -434,9 +484,10 @@ class _MarkerDetector(BaseGaitDetector):
                 found = _extrema(sign * sig, walk.rate_hz, prominence=self.min_prominence(kind),
                                  min_interval_s=self.min_interval(kind), edge_s=self.edge_s)
                 for i, delta, curv in self._select(kind, sign * sig, found, walk, side):
+                    t_ev = float(walk.t[i] + delta / walk.rate_hz)
+                    walk.cache.setdefault("extrema_s", {}).setdefault((side, kind), []).append(t_ev)
                     if not walk.steady[i]:
                         continue
-                    t_ev = float(walk.t[i] + delta / walk.rate_hz)
                     sd = _timing_sd(walk.rate_hz, method_sd, curv, self.noise_of(kind))
                     refined = self._refine(kind, i, t_ev, walk, side, res)
                     if refined is not None:
@@ -528,6 +579,12 @@ class GaitZeni(_MarkerDetector):
         of the Zeni strike on the 57 overground shared strikes). Such events carry ``label="pelvis-free: ..."``,
         ``sd_s`` + 6 ms in quadrature, a warning and ``meta["pelvis_free_strikes"]``. Not the default yet: the one
         extra strike on the shared files moves the held-out choice of ``strike_delay_s`` (LOFO/LOLO 7.7 -> 9.7 ms).
+    edge_events
+        Default True: foot strikes and foot offs within 0.1 s of the recording's first / last sample, where the 7 Hz
+        low-pass is distorted, are judged on an edge-aware 15 Hz low-pass and count only when the foot is seen to
+        land (strike) or leave the ground (off) inside the data (`_edge_events`; overground only). Labelled
+        ``"edge: ..."``, with a larger ``sd_s``, a warning and ``meta["edge_events"]``. False: the previous
+        behaviour (no event closer to the edge than the normal search allows).
     heel_rest_m_per_s
         Optional strike rule for true heel markers: the first time within 150 ms from the maximum at which the heel's
         vertical velocity (heel height low-passed at 15 Hz) rises above minus this (m/s), i.e. the heel stops
@@ -566,13 +623,13 @@ class GaitZeni(_MarkerDetector):
     name = "zeni2008"
     uses_pelvis = True
     edge_s = 0.03  # with the rise-into-the-edge test of `_extrema` (a peak 3 samples in at 100 Hz is seen)
-    version = "3"
+    version = "4"
 
     def __init__(self, *, cutoff_hz: float = 7.0, min_stride_time_s: float = 0.6, min_excursion_m: float = 0.05,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.012, 0.012),
                  strike_delay_s: float | None = STRIKE_DELAY_S, strike_delay_stride_fraction: float | None = None,
                  refine_strike_m_per_s: float | None = None, heel_rest_m_per_s: float | None = None,
-                 pelvis_free_fallback: bool = False) -> None:
+                 pelvis_free_fallback: bool = False, edge_events: bool = True) -> None:
         self.cutoff_hz = cutoff_hz
         self.min_stride_time_s = min_stride_time_s
         self.min_excursion_m = min_excursion_m
@@ -583,12 +640,15 @@ class GaitZeni(_MarkerDetector):
         self.refine_strike_m_per_s = refine_strike_m_per_s
         self.heel_rest_m_per_s = heel_rest_m_per_s
         self.pelvis_free_fallback = pelvis_free_fallback
+        self.edge_events = edge_events
 
     def _fallback(self, walk: _Walk, res: GaitResult, clock: str) -> None:
         """Pelvis-free foot strikes where the pelvis point is missing (``pelvis_free_fallback``): see
         `_pelvis_free_strikes`. Added only where no pelvis point exists at the crossing and no Zeni strike of that
         side lies within half the shortest stride; labelled ``"pelvis-free"`` and listed in
-        ``meta["pelvis_free_strikes"]``."""
+        ``meta["pelvis_free_strikes"]``. Also the recording-edge events (``edge_events``, `_edge_events`)."""
+        if self.edge_events:
+            self._edge_events(walk, res, clock)
         if not self.pelvis_free_fallback or walk.pelvis is None or walk.treadmill:
             return
         typical = float(walk.meta.get("speed_m_per_s", 0.0))
@@ -612,6 +672,168 @@ class GaitZeni(_MarkerDetector):
                     {"side": side, "time_s": round(t_ev, 4), "walking_speed_m_per_s": round(speed, 3)})
                 res.warnings.append(f"{side} foot strike at {t_ev:.3f} s without a pelvis marker: heel forward speed "
                                     f"fell to the stride's walking speed ({speed:.2f} m/s; sd {1000 * sd:.0f} ms)")
+
+    def _edge_events(self, walk: _Walk, res: GaitResult, clock: str) -> None:
+        """Foot strikes and foot offs within ``EDGE_ZONE_S`` of the recording's first / last sample (``edge_events``),
+        where the 7 Hz low-pass is distorted and `_extrema` does not look (or the extremum rises too little from the
+        edge after filtering).
+
+        The Zeni signal is recomputed from the markers low-passed at ``EDGE_CUTOFF_HZ`` with each end padded by the
+        parabola fitted to its first / last ``EDGE_FIT_S`` (for the filter only). An extremum counts when
+        (1) no event of that kind and side exists within ``min_interval`` of the zone, the data are complete and
+        the walk steady there; (2) it is the largest value within half the shortest stride from the edge (strike
+        maximum; foot off: the smallest) and the signal falls from it (foot off: rises) by ``min_excursion_m``
+        there; (3) it is bracketed: inside the zone, above the next sample, and the least-squares parabola of the
+        zone has its vertex inside the data (`_vertex_inside`); (4) the foot is seen making the event inside the
+        data. Strike: the heel (or its stand-in), moving faster than ``EDGE_MOVING_M_PER_S``, descends faster than
+        ``EDGE_DESCENT_M_PER_S`` by at least ``EDGE_DROP_M`` and then comes to rest (vertical velocity above
+        -``EDGE_REST_M_PER_S``, no higher than ``EDGE_STANCE_TOL_M`` above its stance height from the foot's other
+        stances) within ``EDGE_REST_WINDOW_S`` after the maximum, and stops (horizontal speed below
+        ``STANCE_M_PER_S``) within ``EDGE_REST_WINDOW_S`` after that, before the last sample. Foot off: the toe is
+        at its stance height (within ``EDGE_STANCE_TOL_M``, slower than ``STANCE_M_PER_S``) at or before the
+        minimum and later rises ``EDGE_LEAVE_M`` above it, inside the data. Overground only (on a treadmill the
+        standing foot moves with the belt).
+
+        Time: as elsewhere (strike = maximum + ``strike_delay_s``; off = minimum), ``sd_s`` + ``EDGE_SD_S`` in
+        quadrature. A strike whose maximum is the first sample itself (not bracketed: it may lie before the data or
+        within about a sample after the first one) counts only for a true heel marker (an ankle stand-in keeps
+        descending after contact) seen landing as above, at least the maximum's usual lead (``STRIKE_DELAY_S``)
+        after the first sample, and is placed as if the maximum were the first sample (simulated: within 5 ms at
+        100 Hz), ``sd_s`` with ``EDGE_FIRST_SAMPLE_SD_S`` in place of the sharpness term. A foot off whose minimum
+        is not bracketed is not reported (it may be outside the data). Events carry ``label="edge: ..."``, a
+        warning and ``meta["edge_events"]``."""
+        if walk.pelvis is None or "pelvis_raw" not in walk.cache or walk.treadmill:
+            return  # overground only: on a belt the standing foot moves in the lab
+        rate, t, n = walk.rate_hz, walk.t, len(walk.t)
+        nz = max(3, round(EDGE_ZONE_S * rate))
+        n_in = max(nz + 2, round(0.5 * self.min_stride_time_s * rate))
+        n_rest = max(2, round(EDGE_REST_WINDOW_S * rate))
+        if n < 2 * n_in:
+            return
+        pel = _smooth_path(walk.cache["pelvis_raw"], rate, EDGE_CUTOFF_HZ, fit_s=EDGE_FIT_S, pad_s=EDGE_PAD_S,
+                           deg=EDGE_PAD_DEG)
+        dummy = GaitResult("", "", (), "")
+        for side in walk.feet:
+            raw = walk.cache["raw_feet"][side]
+            for kind in ("foot_strike", "foot_off"):
+                if kind == "foot_strike":
+                    p_raw, p_sm = _heel_like(raw, side, dummy), _heel_like(walk.feet[side], side, dummy)
+                    true_heel = p_raw is not None and p_raw is raw.get("heel")
+                    sign = 1.0
+                else:
+                    p_raw = raw.get("toe", raw.get("mt5"))
+                    p_sm = walk.feet[side].get("toe", walk.feet[side].get("mt5"))
+                    true_heel, sign = False, -1.0
+                if p_raw is None or p_sm is None:
+                    continue
+                foot = _smooth_path(p_raw, rate, EDGE_CUTOFF_HZ, fit_s=EDGE_FIT_S, pad_s=EDGE_PAD_S,
+                                    deg=EDGE_PAD_DEG)
+                light = sign * np.sum((foot[:, walk.horiz] - pel[:, walk.horiz]) * walk.heading, axis=1)
+                smooth = sign * np.sum((p_sm[:, walk.horiz] - walk.pelvis[:, walk.horiz]) * walk.heading, axis=1)
+                own = walk.cache.get("extrema_s", {}).get((side, kind), [])  # the normal search's extrema
+                for at_start in (True, False):
+                    found = self._edge_one(kind, side, at_start, light, smooth, foot, walk, own, nz, n_in,
+                                           n_rest, true_heel)
+                    if found is None:
+                        continue
+                    t_ev, sd, how = found
+                    filled = walk.cache.get("pelvis_filled")
+                    if filled is not None and filled[int(np.clip(np.searchsorted(t, t_ev), 0, len(t) - 1))]:
+                        sd = math.hypot(sd, DONOR_SD_S)
+                    res.events.append(Event(time_s=t_ev, kind=kind, side=side, source=self.source, sd_s=sd,
+                                            clock=clock, detector=self.detector_id, label=f"edge: {how}"))
+                    res.meta.setdefault("edge_events", []).append(
+                        {"side": side, "kind": kind, "time_s": round(t_ev, 4), "rule": how})
+                    res.warnings.append(f"{side} {kind.replace('_', ' ')} at {t_ev:.3f} s, "
+                                        f"{1000 * min(t_ev - t[0], t[-1] - t_ev):.0f} ms from the "
+                                        f"{'start' if at_start else 'end'} of the data: {how} (sd "
+                                        f"{1000 * sd:.0f} ms)")
+
+    def _edge_one(self, kind: str, side: str, at_start: bool, light: NDArray[np.float64], smooth: NDArray[np.float64],
+                  foot: NDArray[np.float64], walk: _Walk, own: list[float], nz: int, n_in: int, n_rest: int,
+                  true_heel: bool) -> tuple[float, float, str] | None:
+        """One edge of one signal for `_edge_events`: (time, sd_s, rule) or None."""
+        rate, t, n = walk.rate_hz, walk.t, len(walk.t)
+        inward = np.arange(n_in) if at_start else np.arange(n - 1, n - 1 - n_in, -1)  # from the edge inwards
+        zone = inward[:nz]
+        t_edge = float(t[inward[0]])
+        if any(abs(x - t_edge) < self.min_interval(kind) + EDGE_ZONE_S for x in own):
+            return None  # the normal search found this step
+        if not (np.isfinite(light[inward]).all() and np.isfinite(smooth[inward]).all() and walk.steady[zone].all()):
+            return None
+        seg = light[zone]
+        j = int(np.argmax(seg))
+        if j == nz - 1:
+            return None  # still rising at the inner end of the zone: not an edge extremum
+        if float(np.max(light[inward[j + 1:]])) >= seg[j] or float(seg[j] - np.min(smooth[inward[j:]])) < \
+                self.min_excursion_m:
+            return None  # not the largest value within half a stride, or no fall by a step's excursion there
+        bracketed = j >= 1 and seg[j] > seg[j + 1] and _vertex_inside(seg)
+        if not bracketed and (j != 0 or kind != "foot_strike" or not at_start or not true_heel):
+            return None
+        i = int(zone[j])
+        if bracketed:
+            y0, y1, y2 = light[i - 1], light[i], light[i + 1]
+            den = y0 - 2 * y1 + y2
+            delta = float(np.clip(0.5 * (y0 - y2) / den, -0.5, 0.5)) if den < 0 else 0.0
+            t_ext = float(t[i] + delta / rate)
+            sd0 = _timing_sd(rate, self.method_sd_s[0 if kind == "foot_strike" else 1], den * rate * rate,
+                             self.noise_of(kind))
+        else:
+            t_ext, sd0 = t_edge, 0.0
+        z = foot[:, walk.up]
+        vz = np.gradient(z, t)
+        hs = np.hypot(*np.gradient(foot[:, walk.horiz], t, axis=0).T)
+        # stance height from the foot's other stances (not the one this event starts or ends)
+        far = (np.arange(n) >= nz + n_rest) if at_start else (np.arange(n) < n - nz - n_rest)
+        runs = [(a, b) for a, b in _runs(np.isfinite(hs) & (hs < STANCE_M_PER_S) & far) if (b - a) / rate >= STANCE_S]
+        if not runs:
+            return None
+        z_stance = float(np.median(np.concatenate([z[a:b] for a, b in runs])))
+        if kind == "foot_strike":
+            lo = max(0, i - nz)
+            hi = min(n - 1, i + n_rest)
+            desc = np.flatnonzero(vz[lo:hi] < -EDGE_DESCENT_M_PER_S)
+            if not len(desc):
+                return None
+            d = lo + int(desc[0])
+            rest = [r for r in range(d + 1, hi)
+                    if vz[r] >= -EDGE_REST_M_PER_S and z[r] <= z_stance + EDGE_STANCE_TOL_M]
+            if not rest or not np.isfinite(vz[d:rest[0] + 1]).all():
+                return None
+            r = rest[0]
+            if z[lo:r].max() - z[r] < EDGE_DROP_M or hs[lo:r + 1].max() < EDGE_MOVING_M_PER_S:
+                return None  # not seen landing: the heel hardly descends, or it was already standing
+            if not (hs[r:min(n, r + n_rest)] < STANCE_M_PER_S).any():
+                return None  # it does not stop moving forward inside the data
+            refined = self._refine(kind, i, t_ext, walk, side, GaitResult("", "", (), ""))
+            if bracketed:
+                t_ev, sd1 = refined if refined is not None else (t_ext, None)
+                if not t[0] <= t_ev <= t[-1]:
+                    return None
+                return t_ev, math.hypot(sd0 if sd1 is None else sd1, EDGE_SD_S), \
+                    "Zeni maximum inside the edge zone, heel seen landing"
+            # the maximum is at the first sample (within about a sample either side: the heel, still moving, lands
+            # within EDGE_REST_WINDOW_S): the strike is placed as if the maximum were the first sample, with the spread
+            # measured on crops of real walks (EDGE_FIRST_SAMPLE_SD_S)
+            if t_edge + STRIKE_DELAY_S > t[r] + 1e-9:
+                return None  # the heel rests less than the maximum's lead after the first sample: landed before it
+            t_ev = t_edge if refined is None else refined[0]
+            sd = math.sqrt((1.0 / (rate * math.sqrt(12.0))) ** 2 + self.method_sd_s[0] ** 2 + EDGE_FIRST_SAMPLE_SD_S**2)
+            if refined is not None and refined[1] is not None:
+                sd = math.hypot(refined[1], EDGE_FIRST_SAMPLE_SD_S)
+            return t_ev, sd, "maximum at the first sample, heel seen landing"
+        # foot off: the toe seen at its stance height (and slow) at or before the minimum, then leaving it
+        lo = max(0, i - n_rest)
+        at_stance = np.flatnonzero((z[lo:i + 1] <= z_stance + EDGE_STANCE_TOL_M) & (hs[lo:i + 1] < STANCE_M_PER_S))
+        if not len(at_stance):
+            return None
+        a = lo + int(at_stance[-1])
+        hi = min(n, i + n_rest)
+        up = np.flatnonzero((z[a:hi] >= z_stance + EDGE_LEAVE_M) & (vz[a:hi] > 0))
+        if not len(up):
+            return None
+        return t_ext, math.hypot(sd0, EDGE_SD_S), "Zeni minimum inside the edge zone, toe seen leaving the ground"
 
     def _refine(self, kind: str, i: int, t_ev: float, walk: _Walk, side: str,
                 res: GaitResult) -> tuple[float, float | None] | None:
