@@ -7,7 +7,8 @@ alone, of the IMU alone (gyro + accelerometer tilt, same smoother: an honest sin
 integrated from the true start angle with the true start bias (an oracle reference); the 95 % band coverage; with
 markers included the RMS difference to the markers against their noise; the conflicts on clean data; and, with
 ``--faults``, whether each injected fault is flagged on the right modality within 0.5 s of its start (faults start
-1.0 s (swap) / 1.5 s (bias jump) after the first sample where both knees are known).
+1.0 s (swap) / 1.5 s (bias jump) after the first sample where both knees are known), and how many conflict windows
+of the fault runs name a modality that had no fault (every joint; only one modality is faulty per run).
 """
 
 from __future__ import annotations
@@ -60,6 +61,18 @@ def flagged(conflicts, modality: str, start_s: float) -> bool:
     return any(c.modality == modality and abs(c.start_s - start_s) <= 0.5 for c in conflicts)
 
 
+def clean_named(conflicts, faulty: str) -> tuple[int, int]:
+    """Conflict windows of a fault run that name a modality without a fault: (named alone or with other clean
+    ones, i.e. a wrong culprit; named together with the faulty one, e.g. ``"imu|markers"``, i.e. ambiguous)."""
+    wrong = amb = 0
+    for c in conflicts:
+        names = set(c.modality.split("|"))
+        if names - {faulty}:
+            wrong += faulty not in names
+            amb += faulty in names
+    return wrong, amb
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=len(TRIALS))
@@ -69,6 +82,7 @@ def main() -> int:
     hits: list[bool] = []
     n_clean, dur = 0, 0.0
     fault_ok: dict[str, list[bool]] = {}
+    n_fault_windows, clean_wrong, clean_amb = 0, 0, 0
     for rel in TRIALS[: args.trials]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -109,6 +123,10 @@ def main() -> int:
                 ok = flagged(rf.conflicts, want, start)
                 key = f"{fault.kind} {fault.target}".strip()
                 fault_ok.setdefault(key, []).append(ok)
+                w, a = clean_named(rf.conflicts, want)
+                n_fault_windows += len(rf.conflicts)
+                clean_wrong += w
+                clean_amb += a
                 print(f"   fault {key} at {start - t_ok:.2f} s: {'OK' if ok else 'MISSED'}; " + "; ".join(
                     f"{c.quantity} {c.modality} {c.start_s - t_ok:.2f}-{c.end_s - t_ok:.2f}"
                     f"{' (' + c.evidence['hypothesis'] + ')' if 'hypothesis' in c.evidence else ''}"
@@ -121,6 +139,10 @@ def main() -> int:
           f"{n_clean / dur * 60:.1f}/min (target <= 1)")
     for k, v in fault_ok.items():
         print(f"FAULT {k}: flagged on the right modality within 0.5 s on {sum(v)} of {len(v)} walks")
+    if fault_ok:
+        print(f"FAULT culprits: of {n_fault_windows} conflict windows in the {sum(map(len, fault_ok.values()))} fault "
+              f"runs, {clean_wrong} name only modalities that had no fault (wrong culprit), {clean_amb} name one "
+              f"together with the faulty one (ambiguous)")
     return 0
 
 

@@ -858,6 +858,15 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
         found = find_conflicts(t, res, var, quantity=quantity, unit="rad (imu rate: rad/s)", window_s=window_s,
                                alpha=alpha, n_modalities=len(here), method="leave-one-out, forward filter",
                                flags=drift, pairs=pairs or None)
+        # faults already established on this channel by a test of one specific explanation, for
+        # `_explained_by_earlier_fault`: (onset, span of the suspect's rows to leave out, modality, name, rows); a
+        # gyro bias step persists (nothing says it ended), from its estimated change time less the test's horizon
+        # (the change time is resolved to within it); a swap over its flagged windows, widened by one window
+        known = [(f.start_s, f.start_s - _BIAS_HORIZON_S, math.inf, "imu", "gyro bias step", (2,)) for f in drift]
+        known += [(sw.start_s, sw.start_s - window_s, sw.end_s + window_s, "video", "left/right swap", (1,))
+                  for sw in swaps
+                  if ch in swap_llr and float(np.nansum(swap_llr[ch][np.searchsorted(t, sw.start_s):
+                                                                      np.searchsorted(t, sw.end_s)])) > 0]
         for cf in found:
             names = sorted({n.split(":")[0] for n in cf.modality.split("|")})
             ev = dict(cf.evidence)
@@ -882,6 +891,9 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                 # overlaps a swap found by the likelihood-ratio test (its own conflict): the video is the culprit
                 names = ["video"]
                 ev["hypothesis"] = "left/right swap (likelihood-ratio test)"
+            if "hypothesis" not in ev and known:
+                names = _explained_by_earlier_fault(inp, (F, Q, H, z, R, x0, P0), c, cf, names, here, known, ev,
+                                                    alpha, window_s)
             out.append(Conflict(start_s=cf.start_s, end_s=cf.end_s, quantity=quantity, modality="|".join(names),
                                 severity=cf.severity, score=cf.score, evidence=ev))
         # clock errors: a lag beyond _MIN_CLOCK_ERROR_S that the data resolve at alpha; the modality with the
@@ -925,6 +937,56 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                           "lag_s": lag, "se_s": se, "p": p, "alpha": alpha,
                           "lags_s": {k: {"lag_s": v[0], "se_s": v[1]} for k, v in lags.items()}}))
     return out
+
+
+def _channel_run(F, Q, H, z, R, x0, P0, c: int) -> KalmanOutput:
+    """`kalman_smooth` of channel ``c`` alone (the model's per-channel arrays sliced)."""
+    def one(a: NDArray[np.float64], nd: int) -> NDArray[np.float64]:
+        return a[c:c + 1] if a.ndim == nd else a
+
+    return kalman_smooth(one(F, 3), one(Q, 3), one(H, 3), z[c:c + 1], R[c:c + 1], one(x0, 2), one(P0, 3))
+
+
+def _explained_by_earlier_fault(inp: AngleInputs, model: tuple, c: int, cf: Conflict, names: list[str],
+                                here: list[str], known: list[tuple[float, float, float, str, str, Sequence[int]]],
+                                ev: dict[str, Any], alpha: float, window_s: float) -> list[str]:
+    """The culprit of a later window of channel ``c`` on which a test of one specific explanation has already
+    established a fault of modality ``s`` (``known``: ``(onset_s, span_start_s, span_end_s, s, fault, rows)``, e.g.
+    the gyro bias step): ``s`` instead of the named modalities when that fault explains the window.
+
+    Why: a named modality ``m``'s leave-one-out residual is ``m`` against the others' estimate, and after a fault
+    of ``s`` that estimate carries it (a gyro bias step: the bias state re-converges over seconds while the
+    integrated rate pulls the angle; after a swap the video offset and the gyro bias states do). ``s``'s own
+    residual no longer shows it (the IMU rate is compared with the bias level of the 2 s before), and the pair
+    tests are undecided (the video alone is too noisy to say whether ``s`` or ``m`` left it).
+
+    Explained: the leave-one-out run of ``m`` is repeated without ``s``'s rows ``rows`` over the fault's span
+    (``span_start_s`` to ``span_end_s``: everything else of ``s`` and of the others kept, so the estimate keeps
+    its power), and ``m``'s residual against it over the window passes the same test (p >= alpha) for every named
+    ``m``: leaving the faulty part of the suspect out of the estimate restores ``m``'s consistency. Otherwise the
+    names are kept (``m`` is off even against an estimate without the fault). Evidence: ``explained_by``."""
+    t = inp.times
+    F, Q, H, z, R, x0, P0 = model
+    for onset, a_s, b_s, s, fault, rows in sorted(known):
+        if onset >= cf.start_s or s in names or not all(m in here for m in names):
+            continue
+        p_m: dict[str, float] = {}
+        for m in names:
+            z2 = _without(z, _MEAS[m])
+            span = (t >= a_s) & (t <= b_s)
+            for j in rows:
+                z2[c, span, j] = np.nan
+            run = _channel_run(F, Q, H, z2, R, x0, P0, c)
+            j = _MEAS[m][0]
+            xr, Pr = (run.x_smoothed, run.P_smoothed) if j == 2 else (run.x_filtered, run.P_filtered)
+            r, v = _row_residual(inp, z[c:c + 1], R[c:c + 1], xr, Pr, 0, j, window_s)
+            p_m[m] = span_p_value(t, r, v, cf.start_s, cf.end_s, window_s)
+        if all(math.isfinite(p) and p >= alpha for p in p_m.values()):
+            ev["culprit_by"] = f"explained by the earlier {fault} of {s}"
+            ev["explained_by"] = {"modality": s, "fault": fault, "onset_s": onset, "left_out_s": [a_s, b_s],
+                                  "instead_of": "|".join(names), "p_without_it": p_m}
+            return [s]
+    return names
 
 
 def _severity_of(p: float) -> str:
