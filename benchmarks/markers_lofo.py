@@ -226,6 +226,12 @@ def conventions(trials: dict[str, dict[str, Any]]) -> None:
 
 
 
+# MANIFEST's negative-test files among the other walks: their marker data do not decode to a walk (sample11_evart:
+# most frames of every marker near (0.14, 0.14, 0.14) m; sample28_BTS_*: no POINT:RATE, duplicate labels, 1-4 km of
+# marker travel), so neither the full walk nor a crop of it has true events; listed apart in the crop counts
+NEGATIVE_TEST = ("sample11_evart", "sample28_BTS_")
+
+
 def crop(m: Any, i0: int, i1: int) -> Any:
     """Samples [i0, i1) of a marker stream (as a lab exporting a tighter trial would)."""
     import dataclasses
@@ -338,6 +344,11 @@ def edge_crops(trials: dict[str, dict[str, Any]], det: Any = None, quiet: bool =
         edge = [f for f in false if f[2].startswith("edge")]
         print(f"  events of a cropped walk with no full-walk event within 100 ms: {len(false)} distinct, of which "
               f"{len(edge)} from the edge rules" + "".join(f"\n    {f}" for f in edge[:20]))
+        per_file: dict[str, int] = {}
+        for f in false:
+            per_file[f[0]] = per_file.get(f[0], 0) + 1
+        print(f"  per file (MANIFEST negative-test files {NEGATIVE_TEST}: corrupt marker data, the full walk is no "
+              f"truth there): {per_file}")
     return {"rows": rows, "false": false}
 
 

@@ -49,7 +49,16 @@ HEADING_CUTOFF_HZ = 0.8  # the heading is the direction of the body's velocity l
 HEADING_EDGE_FIT_S = 0.5  # before that low-pass the body path is extended at each end of its data by the straight line
 HEADING_EDGE_PAD_S = 2.0  # fitted to its first / last 0.5 s, over 2 s (a 0.8 Hz filter's edge transient otherwise
 #                           slows a steady walker to ~0.1 m/s in the last 0.2 s: no event there)
-TREADMILL_MAX_RANGE_M = 1.0  # a body that stays within this horizontal range walks on a treadmill
+TREADMILL_MAX_RANGE_M = 1.0  # a body that stays within this horizontal range may walk on a treadmill ...
+# ... but only the belt tells: on a treadmill each foot moves backwards in the lab while it stands (its mean velocity
+# over a stride is zero, so it travels back about as far as forward); overground a foot never moves backwards. A
+# short overground crop (1.5 s at <= ~1 m/s, or with less pelvis data) stays within 1 m: taken for a treadmill, its
+# forward direction was reversed and strikes were reported at the foot offs (docs, "Treadmill or overground").
+# Measured on the shared walks' 1.5 s crops: backward / forward travel of the feet 0.55-0.91 on the treadmill, <= 0.05
+# overground (feet travelling >= 0.2 m).
+BELT_MIN_BACK_RATIO = 0.4  # treadmill: the feet travel back at least this fraction of their forward travel ...
+OVERGROUND_MAX_BACK_RATIO = 0.2  # ... overground at most this fraction; in between: undecided, no event
+BELT_MIN_TRAVEL_M = 0.2  # and the feet move at least this far (median over feet): else no step is seen, undecided
 MIN_SPEED_M_PER_S = 0.15  # below this the subject is standing: no heading, no event
 MIN_STRIDE_S, MAX_STRIDE_S = 0.3, 3.0  # strikes of one foot further apart than this are not one stride
 EDGE_PEAK_S = 0.25  # a maximum this close to the start or end of a run of data is judged on its inner side ...
@@ -216,10 +225,17 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
     slow = _smooth_path(body, rate, HEADING_CUTOFF_HZ)
     finite = np.isfinite(slow).all(axis=1)
     extent = np.ptp(slow[finite], axis=0) if finite.sum() > 2 else np.zeros(2)
-    treadmill = bool(finite.sum() > 2 and np.hypot(*extent) < TREADMILL_MAX_RANGE_M)
+    within = bool(finite.sum() > 2 and np.hypot(*extent) < TREADMILL_MAX_RANGE_M)
+    treadmill: bool | None = _belt_seen(feet, horiz, rate) if within else False
     meta: dict[str, Any] = {"pelvis_markers": pelvis_names, "foot_markers": feet_ch, "up_axis": "xyz"[up],
                             "treadmill": treadmill, **meta_extra}
     n = len(t)
+    if treadmill is None:
+        warnings.append("the body stays within 1 m but the feet neither stand still nor move with a belt: treadmill "
+                        "or overground cannot be told (too short a record, or standing): no event")
+        steady = np.zeros(n, dtype=bool)
+        return _Walk(t, rate, up, horiz, feet, pelvis, np.full((n, 2), np.nan), steady, False, meta, warnings,
+                     cache)
     if treadmill:
         heading, axis_vec = _treadmill_heading(feet, up, horiz, pelvis, rate)
         heading = np.tile(heading, (n, 1))
@@ -331,6 +347,35 @@ def _smooth_path(x: NDArray[np.float64], rate: float, cutoff_hz: float, *, fit_s
     sm = _smooth(np.concatenate([head, seg, tail]), rate, cutoff_hz)
     out[fin[0]:fin[-1] + 1] = sm[pad:pad + len(seg)]
     return out
+
+
+def _belt_seen(feet: dict[str, dict[str, NDArray[np.float64]]], horiz: list[int], rate: float) -> bool | None:
+    """Whether the feet move with a treadmill belt: True when each foot (heel, else ankle, else toe) travels
+    backwards along its main direction of motion at least ``BELT_MIN_BACK_RATIO`` of its forward travel (pooled over
+    the feet), False when at most ``OVERGROUND_MAX_BACK_RATIO`` (a foot on the ground stands still), None
+    (undecided) in between or when the feet travel less than ``BELT_MIN_TRAVEL_M`` (median over feet)."""
+    back, fwd = [], []
+    for roles in feet.values():
+        p = roles.get("heel", roles.get("ankle", roles.get("toe")))
+        if p is None:
+            continue
+        v = np.gradient(p[:, horiz], axis=0) * rate
+        v = v[np.isfinite(v).all(axis=1)]
+        if len(v) < 3:
+            continue
+        _, _, vt = np.linalg.svd(v, full_matrices=False)
+        d = v @ vt[0] / rate
+        a, b = float(d[d > 0].sum()), float(-d[d < 0].sum())
+        back.append(min(a, b))
+        fwd.append(max(a, b))
+    if not fwd or float(np.median(fwd)) < BELT_MIN_TRAVEL_M:
+        return None
+    ratio = sum(back) / sum(fwd)
+    if ratio >= BELT_MIN_BACK_RATIO:
+        return True
+    if ratio <= OVERGROUND_MAX_BACK_RATIO:
+        return False
+    return None
 
 
 def _treadmill_heading(feet: dict[str, dict[str, NDArray[np.float64]]], up: int, horiz: list[int],
@@ -597,12 +642,16 @@ class GaitZeni(_MarkerDetector):
     path extended at its ends by the straight line fitted to its first / last 0.5 s so that the filter's edge
     transient does not fake a stop), so walks in any direction, back and forth, and curved paths are handled; where
     the heading turns faster than ``max_turn_deg_per_s`` or the subject slows below half the typical speed, events
-    are not detected (the warning says how long). On a treadmill (body within 1 m) the forward direction is opposite
-    to the feet's motion while they stand. The pelvis point is the sacrum marker, else the mid-PSIS, else the
-    mid-ASIS (whichever has the fewest gaps); where it is missing, the other pelvis markers fill it with their offset
-    held from the nearest 0.1 s where both are seen (at most 0.5 s away; `_pelvis_donor_fill`; ``sd_s`` + 5 ms in
-    quadrature there, warning and ``meta["pelvis_filled_s"]``). A missing heel marker is replaced by the ankle marker
-    (warning). No pelvis marker: no result. An extremum may lie 30 ms from a gap or the recording edge when the
+    are not detected (the warning says how long). On a treadmill (body within 1 m and the feet moving with a belt: each
+    travels back about as far as forward, `_belt_seen`) the forward direction is opposite to the feet's motion while
+    they stand; a body within 1 m whose feet stand still while on the ground walks overground (a short or slow
+    record); neither (standing, or feet in between): no event, with a warning (v5; v4 called every body within 1 m a
+    treadmill, which reversed the forward direction of 1.5 s overground records and put strikes at the foot offs).
+    The pelvis point is the sacrum marker, else the mid-PSIS, else the mid-ASIS (whichever has the fewest gaps);
+    where it is missing, the other pelvis markers fill it with their offset held from the nearest 0.1 s where both are
+    seen (at most 0.5 s away; `_pelvis_donor_fill`; ``sd_s`` + 5 ms in quadrature there, warning and
+    ``meta["pelvis_filled_s"]``). A missing heel marker is replaced by the ankle marker (warning). No pelvis marker:
+    no result. An extremum may lie 30 ms from a gap or the recording edge when the
     signal rises into it from that side (`_extrema`).
 
     ``sd_s`` = sqrt((1/(rate sqrt 12))^2 + method_sd_s^2 + sharpness^2), sharpness from 1 mm marker noise and the
@@ -623,7 +672,7 @@ class GaitZeni(_MarkerDetector):
     name = "zeni2008"
     uses_pelvis = True
     edge_s = 0.03  # with the rise-into-the-edge test of `_extrema` (a peak 3 samples in at 100 Hz is seen)
-    version = "4"
+    version = "5"  # v5: treadmill only where the feet move with a belt (v4 took short overground records for one)
 
     def __init__(self, *, cutoff_hz: float = 7.0, min_stride_time_s: float = 0.6, min_excursion_m: float = 0.05,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.012, 0.012),
@@ -995,7 +1044,7 @@ class GaitFootVelocity(_MarkerDetector):
     """
 
     name = "oconnor2007"
-    version = "1"
+    version = "2"  # v2: the treadmill decision of `_belt_seen` (same events on every shared file; short records differ)
 
     def __init__(self, *, cutoff_hz: float = 15.0, min_stride_time_s: float = 0.6, min_peak_m_per_s: float = 0.1,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.015, 0.012)) -> None:
