@@ -532,7 +532,9 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
         warn_list.append("FORCE_PLATFORM declares plates but the file holds no analog samples (ANALOG:RATE 0); "
                          "force platforms not read")
     else:
-        streams.extend(_forceplate_streams(platforms, prefix, analog_rate, t0, clock_id, base_meta))
+        poly = _pvalue(params, "FORCE_PLATFORM", "FPCOPPOLY", None)
+        streams.extend(_forceplate_streams(platforms, prefix, analog_rate, t0, clock_id, base_meta,
+                                           None if poly is None else np.asarray(poly, dtype=float)))
 
     if len(dict.fromkeys(s.name for s in streams)) != len(streams):
         raise FileFormatError(p, "stream names collide; pass another prefix")
@@ -561,6 +563,8 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
         "manufacturer": _manufacturer(params),
         "subject_parameters": _subject_parameters(params),
         "c3d_subject_names": [str(x) for x in (_pvalue(params, "SUBJECTS", "NAMES", []) or [])],
+        "c3d_subjects": _subjects_group(params),
+        "c3d_event_details": _event_details(params),
         "lab_axes": _lab_axes(params),
         "warnings": warn_list,
     }
@@ -605,9 +609,12 @@ def _saturated_channels(analogs: np.ndarray, params: dict[str, Any], header: C3D
 
 
 def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: float, t0: float, clock_id: str,
-                        base_meta: dict[str, Any]) -> list[Stream]:
+                        base_meta: dict[str, Any], cop_poly: np.ndarray | None = None) -> list[Stream]:
     out: list[Stream] = []
     for k, pf in enumerate(platforms):
+        extra: dict[str, Any] = {}
+        if pf["type"] == 3 and cop_poly is not None and cop_poly.size >= 12 * (k + 1):  # as _forceplate_math reads it
+            extra["cop_poly"] = np.ravel(cop_poly, order="F")[12 * k:12 * (k + 1)].tolist()
         f_factor = to_si(pf["unit_force"] or "N").factor
         m_factor = to_si(pf["unit_moment"] or "Nmm").factor
         x_factor = to_si(pf["unit_position"] or "mm").factor
@@ -634,7 +641,7 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
                   "corners_m": (pf["corners"] * x_factor).tolist(), "origin_m": (pf["origin"] * x_factor).tolist(),
                   "cal_matrix": pf["cal_matrix"].tolist(), "analog_channels": pf["channels"],
                   "computed_by": "fusionlab.adapters._forceplate_math (ezc3d's equations, vectorised)",
-                  "cop_min_force_n": COP_MIN_FORCE_N,
+                  "cop_min_force_n": COP_MIN_FORCE_N, **extra,
                   "note": "force is the ground reaction force on the subject (vertical component positive during "
                           "stance) in lab axes; moment about the plate's surface centre, lab axes; cop (NaN when "
                           "the plate is unloaded) and free_moment (Tz) as in the C3D force-plate equations"}))
@@ -660,6 +667,7 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
         warnings.warn(f"{p.name}: EVENT:TIMES has shape {arr.shape}; events ignored.", FusionlabWarning, stacklevel=3)
         return []
     n = min(n_used, len(seconds), len(labels)) if labels else min(n_used, len(seconds))
+    origin = _fusionlab_event_origin(params, 60.0 * np.asarray(minutes, dtype=float) + np.asarray(seconds, dtype=float))
     out = []
     for i in range(n):
         label = labels[i].strip() if i < len(labels) else ""
@@ -672,8 +680,69 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
         t = 60.0 * float(repr(np.float32(minutes[i]))) + float(repr(np.float32(seconds[i])))
         if not math.isfinite(t):
             continue
-        out.append(Event(time_s=float(t), kind=kind, side=side, source="annotation",
-                         label=f"{context} {label}".strip(), clock=clock_id, detector=f"c3d:{p.name}"))
+        source, detector, sd = "annotation", f"c3d:{p.name}", math.nan
+        if i in origin:  # written by fusionlab's exporter from detector output: kept as such, never as annotation
+            source, detector, sd = origin[i]
+        out.append(Event(time_s=float(t), kind=kind, side=side, source=source, sd_s=sd,
+                         label=f"{context} {label}".strip(), clock=clock_id, detector=detector))
+    return out
+
+
+def _fusionlab_event_origin(params: dict[str, Any], seconds: np.ndarray) -> dict[int, tuple[str, str, float]]:
+    """Events that fusionlab's `write_c3d` marked in its ``FUSIONLAB`` group as detector output.
+
+    ``FUSIONLAB:EVENT_SOURCES``/``EVENT_DETECTORS``/``EVENT_SD_S``/``EVENT_TIMES`` list, per event of
+    ``EVENT:TIMES``, its source, detector and timing sd. An entry counts only where the event at the same index still
+    has the same time (so a file edited by other software after the export does not mislabel its events).
+    """
+    sources = [str(x).strip() for x in (_pvalue(params, "FUSIONLAB", "EVENT_SOURCES", []) or [])]
+    detectors = [str(x).strip() for x in (_pvalue(params, "FUSIONLAB", "EVENT_DETECTORS", []) or [])]
+    sds = np.ravel(np.asarray(_pvalue(params, "FUSIONLAB", "EVENT_SD_S", []) or [], dtype=float))
+    times = np.ravel(np.asarray(_pvalue(params, "FUSIONLAB", "EVENT_TIMES", []) or [], dtype=float))
+    n = min(len(sources), len(detectors), len(sds), len(times), len(seconds))
+    out = {}
+    for i in range(n):
+        if sources[i] and sources[i] != "annotation" and abs(times[i] - float(seconds[i])) <= 1e-4:
+            out[i] = (sources[i], detectors[i], float(sds[i]) if sds[i] >= 0 else math.nan)
+    return out
+
+
+def _subjects_group(params: dict[str, Any]) -> dict[str, list[Any]]:
+    """The SUBJECTS group as JSON-able lists (strings stripped, numbers as int/float), for the exporter."""
+    out: dict[str, list[Any]] = {}
+    for key, entry in (params.get("SUBJECTS") or {}).items():
+        if key == "__METADATA__" or not isinstance(entry, dict):
+            continue
+        v = entry.get("value", [])
+        if isinstance(v, list):
+            out[key] = [str(x).strip() for x in v]
+        else:
+            a = np.ravel(np.asarray(v))
+            if a.dtype.kind in "iu":
+                out[key] = [int(x) for x in a]
+            elif a.dtype.kind == "f":
+                out[key] = [float(x) for x in a]
+    return out
+
+
+def _event_details(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per event label (``"Left Foot Strike"``, as in `Event.label`): its C3D description, subject, icon id and
+    generic flag, so that an export can write them back."""
+    labels = [str(x).strip() for x in (_pvalue(params, "EVENT", "LABELS", []) or [])]
+    contexts = [str(x).strip() for x in (_pvalue(params, "EVENT", "CONTEXTS", []) or [])]
+    extra = {key: list(np.ravel(np.asarray(_pvalue(params, "EVENT", key, []) or [])))
+             for key in ("DESCRIPTIONS", "SUBJECTS", "ICON_IDS", "GENERIC_FLAGS")}
+    out: dict[str, dict[str, Any]] = {}
+    for i, label in enumerate(labels):
+        context = contexts[i] if i < len(contexts) else ""
+        if not label:
+            label, context = context or "event", ""
+        d: dict[str, Any] = {}
+        for key, vals in extra.items():
+            if i < len(vals):
+                v = vals[i]
+                d[key.lower()] = str(v).strip() if key in ("DESCRIPTIONS", "SUBJECTS") else int(v)
+        out.setdefault(f"{context} {label}".strip(), d)
     return out
 
 
@@ -723,8 +792,8 @@ def _subject_parameters(params: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------------ writing
 def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-              clock: str | None = None) -> dict[str, int]:
-    """Export the markers, model outputs, analogs and events of one C3D clock of a session to a C3D file.
+              clock: str | None = None, events: Literal["annotation", "all", "none"] = "annotation") -> dict[str, int]:
+    """Export the markers, model outputs, analogs, force platforms and events of one C3D clock of a session to C3D.
 
     Parameters
     ----------
@@ -736,16 +805,33 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
     clock
         Which clock's streams to export (sessions can hold several trials); default: the clock of the first
         marker stream.
+    events
+        ``"annotation"`` (default): only the events of the source files (lab annotations), as ingested.
+        ``"all"``: also detector and fused events (those on this clock, and session-clock events mapped to it);
+        each is written as a C3D event with its detector in ``EVENT:DESCRIPTIONS`` and in a ``FUSIONLAB``
+        parameter group (``EVENT_SOURCES``, ``EVENT_DETECTORS``, ``EVENT_SD_S``, ``EVENT_TIMES``) from which
+        `read_c3d` restores them as detector events, never as annotations. ``"none"``: no events.
 
     Returns
     -------
     dict
-        Counts written: ``points``, ``frames``, ``analog_channels``, ``events``.
+        Counts written: ``points``, ``frames``, ``analog_channels``, ``force_platforms``, ``events``,
+        ``detector_events`` (of ``events``), ``first_frame``.
+
+    Notes
+    -----
+    Force platforms are written back from the plate parameters the reader keeps in the force-plate streams' meta
+    (type, corners, origin, calibration matrix, analog channels) with the analog channels they refer to, so a
+    re-ingest computes the same forces (and the type-3 ``FPCOPPOLY``). ``FORCE_PLATFORM:ZERO`` (not used in the
+    computation) is not kept and is written as ezc3d's default. SUBJECTS and the events' descriptions, subjects, icon
+    ids and generic flags are written back from the source's metadata when the session holds them.
     """
     import ezc3d
 
     from fusionlab.persist import open_session
 
+    if events not in ("annotation", "all", "none"):
+        raise ValueError(f"events must be 'annotation', 'all' or 'none', not {events!r}")
     out = Path(out_path)
     with open_session(session_path) as r:
         infos = {n: r.stream_info(n) for n in r.stream_names}
@@ -761,7 +847,11 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         points = [r.read_stream(n) for n in point_streams if infos[n]["clock"] == clock]
         analog_names = [n for n, i in infos.items() if i["modality"] == "analog" and i["clock"] == clock]
         analogs = [r.read_stream(n) for n in analog_names]
-        events = [e for e in r.events(clock="device") if e.clock == clock]
+        plate_infos = sorted((i for i in infos.values() if i["modality"] == "forceplate" and i["clock"] == clock),
+                             key=lambda i: int(i["meta"].get("plate", 0)))
+        chosen = _export_events(r, clock, events)
+        sha = next((str(s.meta.get("sha256", "")) for s in [*points, *analogs] if s.meta.get("sha256")), "")
+        source_meta = next((src.metadata for src in r.sources() if sha and src.sha256 == sha), {})
     if not points and not analogs:
         raise FileFormatError(session_path, f"no stream on clock {clock!r} to export")
     rates = {s.rate_hz for s in points}
@@ -806,6 +896,7 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
     else:
         c["parameters"]["POINT"]["RATE"]["value"] = [point_rate]
     n_analog = 0
+    n_plates = 0
     if analogs:
         a = analogs[0]
         factors = np.array([1.0 / to_si(o).factor if (u != o and _known(o)) else 1.0
@@ -815,14 +906,9 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         c["parameters"]["ANALOG"]["UNITS"]["value"] = list(a.orig_units)
         c["data"]["analogs"] = (a.data * factors).T[np.newaxis]
         n_analog = len(a.channels)
-    if events:
-        times = np.array([[0.0] * len(events), [e.time_s for e in events]])
-        contexts = [{"left": "Left", "right": "Right"}.get(e.side, "General") for e in events]
-        names = [_event_label(e) for e in events]
-        c.add_parameter("EVENT", "USED", [len(events)])
-        c.add_parameter("EVENT", "TIMES", times)
-        c.add_parameter("EVENT", "LABELS", names)
-        c.add_parameter("EVENT", "CONTEXTS", contexts)
+        n_plates = _write_force_platforms(c, plate_infos, n_analog, bool(blocks))
+    _write_subjects(c, source_meta)
+    n_detector = _write_events(c, chosen, source_meta.get("c3d_event_details") or {})
     c["header"]["points"]["first_frame"] = int(first_frame)
     c.add_parameter("TRIAL", "ACTUAL_START_FIELD", [first_frame + 1, 0])
     c.add_parameter("TRIAL", "ACTUAL_END_FIELD", [first_frame + n_frames, 0])
@@ -835,8 +921,125 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         Path(tmp).replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "events": len(events),
-            "first_frame": first_frame}
+    return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "force_platforms": n_plates,
+            "events": len(chosen), "detector_events": n_detector, "first_frame": first_frame}
+
+
+def _export_events(r: Any, clock: str, which: str) -> list[Event]:
+    """The events to export, on the device clock ``clock``: source-file annotations of this clock, or all events
+    of this clock plus session-clock events (fused output) mapped to it. Events of other device clocks are left out
+    (their mapping to this clock is another stream's synchronisation, not this file's)."""
+    if which == "none":
+        return []
+    stored = r.events(clock="device")
+    if which == "annotation":
+        return [e for e in stored if e.clock == clock and e.source == "annotation"]
+    entry = r.clocks().get(clock)
+    out = []
+    for e in stored:
+        if e.clock == clock:
+            out.append(e)
+        elif e.clock == "session" and entry is not None:
+            out.append(Event(**{**e.__dict__, "time_s": entry.to_device(e.time_s), "clock": clock}))
+    return sorted(out, key=lambda e: e.time_s)
+
+
+def _write_force_platforms(c: Any, plate_infos: list[Any], n_analog: int, has_points: bool) -> int:
+    """FORCE_PLATFORM parameters from the plate parameters `read_c3d` keeps in each force-plate stream's meta."""
+    plates = []
+    for info in plate_infos:
+        m = info["meta"]
+        needed = ("plate_type", "corners_m", "origin_m", "analog_channels")
+        if not all(k in m for k in needed):
+            continue
+        ch = [int(x) for x in m["analog_channels"]]
+        if not ch or max(ch) >= n_analog or min(ch) < 0:
+            continue
+        plates.append((info, m, ch))
+    if not plates:
+        return 0
+    orig = plates[0][0]["orig_units"]
+    unit_force = str(orig[0]) if orig else "N"
+    unit_position = str(orig[2]) if len(orig) > 2 else "mm"
+    x_factor = to_si(unit_position).factor
+    n = len(plates)
+    corners = np.zeros((3, 4, n))
+    origin = np.zeros((3, n))
+    n_ch = max(len(ch) for _, _, ch in plates)
+    channel = np.zeros((n_ch, n), dtype=int)
+    cal = np.zeros((6, 6, n))
+    poly = np.zeros((12, n))
+    types = []
+    for k, (_, m, ch) in enumerate(plates):
+        types.append(int(m["plate_type"]))
+        corners[:, :, k] = (np.asarray(m["corners_m"], dtype=float) / x_factor).T
+        origin[:, k] = np.asarray(m["origin_m"], dtype=float) / x_factor
+        channel[: len(ch), k] = np.asarray(ch) + 1
+        if "cal_matrix" in m:
+            cal[:, :, k] = np.asarray(m["cal_matrix"], dtype=float)
+        if "cop_poly" in m:
+            poly[:, k] = np.asarray(m["cop_poly"], dtype=float)
+    fp = c["parameters"]["FORCE_PLATFORM"]
+    fp["USED"]["value"] = [n]
+    fp["TYPE"]["value"] = types
+    fp["CORNERS"]["value"] = corners
+    fp["ORIGIN"]["value"] = origin
+    fp["CHANNEL"]["value"] = channel
+    if 4 in types:  # the calibration matrix is only defined (and only used) for type-4 plates
+        fp["CAL_MATRIX"]["value"] = cal
+    c.add_parameter("FORCE_PLATFORM", "UNITS", [unit_force])
+    if np.any(poly):  # type-3 centre-of-pressure correction, read back as _forceplate_math reads it
+        c.add_parameter("FORCE_PLATFORM", "FPCOPPOLY", poly)
+    if not has_points:  # the plate's position unit is POINT:UNITS
+        c["parameters"]["POINT"]["UNITS"]["value"] = [unit_position]
+    return n
+
+
+def _write_subjects(c: Any, source_meta: dict[str, Any]) -> None:
+    group = source_meta.get("c3d_subjects") or {}
+    if not group and source_meta.get("c3d_subject_names"):  # sessions ingested before c3d_subjects was kept
+        names = [str(x) for x in source_meta["c3d_subject_names"]]
+        group = {"USED": [len(names)], "NAMES": names}
+    for key, value in group.items():
+        if isinstance(value, list) and value:
+            c.add_parameter("SUBJECTS", key, value)
+
+
+def _write_events(c: Any, events: list[Event], details: dict[str, dict[str, Any]]) -> int:
+    """EVENT group (and, for detector events, the FUSIONLAB group `read_c3d` reads back); number of detector
+    events written."""
+    if not events:
+        return 0
+    times = np.array([[0.0] * len(events), [e.time_s for e in events]])
+    contexts = [{"left": "Left", "right": "Right"}.get(e.side, "General") for e in events]
+    names = [_event_label(e) for e in events]
+    descriptions, subjects, icons, flags = [], [], [], []
+    for e, ctx, name in zip(events, contexts, names, strict=True):
+        d = (details.get(e.label) or details.get(f"{ctx} {name}") or {}) if e.source == "annotation" else {}
+        if e.source == "annotation":
+            descriptions.append(str(d.get("descriptions", "")))
+        else:
+            sd = f", sd {e.sd_s * 1000:.0f} ms" if math.isfinite(e.sd_s) else ""
+            descriptions.append(f"fusionlab {e.source} detector {e.detector}{sd} (not an annotation)")
+        subjects.append(str(d.get("subjects", "")))
+        icons.append(int(d.get("icon_ids", {"foot_strike": 1, "foot_off": 2}.get(e.kind, 0))))
+        flags.append(int(d.get("generic_flags", 1 if ctx == "General" else 0)))
+    c.add_parameter("EVENT", "USED", [len(events)])
+    c.add_parameter("EVENT", "TIMES", times)
+    c.add_parameter("EVENT", "LABELS", names)
+    c.add_parameter("EVENT", "CONTEXTS", contexts)
+    c.add_parameter("EVENT", "DESCRIPTIONS", descriptions)
+    if any(subjects):
+        c.add_parameter("EVENT", "SUBJECTS", subjects)
+    c.add_parameter("EVENT", "ICON_IDS", icons)
+    c.add_parameter("EVENT", "GENERIC_FLAGS", flags)
+    detector = [e for e in events if e.source != "annotation"]
+    if detector:
+        c.add_parameter("FUSIONLAB", "EVENT_SOURCES", [e.source for e in events])
+        c.add_parameter("FUSIONLAB", "EVENT_DETECTORS", [e.detector or e.source for e in events])
+        c.add_parameter("FUSIONLAB", "EVENT_SD_S", [e.sd_s if math.isfinite(e.sd_s) else -1.0 for e in events])
+        c.add_parameter("FUSIONLAB", "EVENT_TIMES", [float(t) for t in times[1]])
+    return len(detector)
 
 
 def _known(unit: str) -> bool:
