@@ -151,6 +151,11 @@ def find_adapter(path: str | os.PathLike[str]) -> AdapterEntry:
     claimants = [entry for entry in REGISTRY if suffix in entry.suffixes]
     if len(claimants) == 1 and len(claimants[0].suffixes) == 1:
         return claimants[0]  # the suffix is specific to one reader: let it give the precise error
+    if len(claimants) == 1:  # e.g. '.mp4': only the video reader takes it, and the content is not a video
+        kind = claimants[0].description.split(":")[0]
+        raise FileFormatError(p, f"not a readable {kind} file: its content does not match its suffix {suffix!r} "
+                                 f"(the {claimants[0].name} reader does not recognise it); the file is damaged, "
+                                 "incomplete or misnamed.")
     supported = "; ".join(f"{e.name} ({', '.join(e.suffixes)}): {e.description}" for e in REGISTRY)
     raise FileFormatError(p, f"unknown or unsupported format (suffix {suffix or 'none'!r}). Supported: {supported}.")
 

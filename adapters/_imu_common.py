@@ -297,7 +297,8 @@ def apply_unit_check(check: Mapping[str, Any], policy: str, path: Path, *, where
                      fix: str = "") -> None:
     """Act on a `check_imu_units` result: raise `ImuUnitError`, warn, or do nothing (``policy``).
 
-    ``where`` names the stream or trial, ``fix`` says how to correct the unit in this format.
+    ``where`` names the stream or trial, ``fix`` says how to correct the unit in this format (one sentence, used both
+    when raising and when warning).
     """
     if policy == "ignore" or check.get("status") != "mismatch":
         return
@@ -306,8 +307,9 @@ def apply_unit_check(check: Mapping[str, Any], policy: str, path: Path, *, where
     loc = f" ({where})" if where else ""
     text = "; ".join(problems)
     if policy == "raise":
-        msg = (f"the IMU values{loc} do not look like their declared units: {text}. Fix: {fix or 'declare the unit '}"
-               f"the values are really in; or pass check_units='warn' to keep the declared units anyway.")
+        msg = (f"the IMU values{loc} do not look like their declared units: {text}. Fix: "
+               f"{(fix or 'declare the unit the values are really in').rstrip('. ')}. Or pass check_units='warn' to "
+               f"keep the declared units anyway.")
         raise ImuUnitError(path, msg)
     warnings.warn(f"{path.name}{loc}: the IMU values do not look like their declared units: {text}. The declared "
                   f"units were kept. {fix} Pass check_units='ignore' to silence this warning.",

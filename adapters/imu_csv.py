@@ -298,8 +298,8 @@ def read_imu_csv(path: str | os.PathLike[str], *, placement: str | None = None, 
     raw_ch = {ch: values[:, [header.imu_columns[ch, k] for k in range(3)]] for ch in factors}
     check = check_imu_units(raw_ch.get("acc"), raw_ch.get("gyr"), rate, orig, mag=raw_ch.get("mag"))
     apply_unit_check(check, check_units, p, where=f"placement {place}",
-                     fix="write the unit the values are in after each column name (acc_x[g], gyr_x[deg/s], "
-                         "mag_x[uT]) and read the file again")
+                     fix="Write the unit the values are really in after each column name (acc_x[g], gyr_x[deg/s], "
+                         "mag_x[uT]) and read the file again.")
     si = {ch: raw_ch[ch] * factors[ch] for ch in raw_ch}
 
     warn_ignored_columns(p, [c for c in header.ignored if c.strip().lower() not in _HARMLESS],

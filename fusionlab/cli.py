@@ -51,6 +51,22 @@ def _person(text: str | None) -> tuple[float, ...] | None:
     return values
 
 
+_SESSION_HINT = "Create sessions with 'fusionlab ingest SOURCE -o SESSION.h5'."
+
+
+def _ingest_wording(msg: str, output: str, path: str | None = None) -> str:
+    """A reader's or the session's message in command-line terms: flags instead of Python arguments, and no advice
+    to run the very command that failed."""
+    msg = msg.replace("pass placement=...", "pass --placement PLACEMENT")
+    msg = msg.replace(" Or pass check_units='warn' to keep the declared units anyway.",
+                      " (The command line always refuses values that contradict their declared units; in Python, "
+                      "check_units='warn' keeps them.)")
+    if path is not None and Path(path).resolve() == Path(output).resolve():  # the -o session itself is damaged
+        msg = msg.replace(_SESSION_HINT, f"Choose another output file (-o), or move or delete the damaged {output} "
+                                         "yourself if it is not needed (fusionlab never deletes it).")
+    return msg
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
@@ -67,12 +83,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         reader_options={"placement": args.placement, "rate_hz": args.rate_hz,
                                         "subject_height_m": args.subject_height_m, "calibration": args.calibration,
                                         "camera": args.camera, "person": _person(args.person)})
+    except FusionlabError as e:
+        bar.close()
+        _err(_ingest_wording(str(e), args.output, getattr(e, "path", None)))
+        return EXIT_DATA_ERROR
     finally:
         bar.close()
     for w in report.warnings:
         _warn(w)
     for path, reason in report.skipped.items():
-        _err(f"{path}: {reason} (skipped)")
+        _err(f"{path}: {_ingest_wording(reason, args.output)} (skipped)")
     print(f"{args.output}: added {len(report.streams)} stream(s) from {len(report.sources)} file(s)"
           + (f"; skipped {len(report.skipped)} bad file(s)" if report.skipped else ""))
     if report.streams and not args.quiet:
@@ -299,9 +319,28 @@ def _print_validation(report: dict[str, Any]) -> None:
                   f"{loa:>19s} {_fmt(a['icc_a1'], '.2f'):>8s}")
 
 
+def _known_references(sessions: Sequence[str]) -> tuple[set[str], set[str]]:
+    """What ``--reference`` can name in these sessions: (event sources and detector families, stream names)."""
+    from fusionlab.gait._detect import SOURCES
+    from fusionlab.persist import open_session
+
+    sources, streams = {"annotation", *SOURCES}, set()
+    for path in sessions:
+        with open_session(path) as r:
+            sources |= {e.source for e in r.events()}
+            streams |= set(r.stream_names)
+    return sources, streams
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from fusionlab.gait._validate import validate_sessions
 
+    sources, streams = _known_references(args.sessions)
+    if args.reference.partition("/")[0] not in sources and args.reference not in streams:
+        _err(f"argument --reference: {args.reference!r} is neither an event source nor a stream of "
+             f"{', '.join(Path(s).name for s in args.sessions)}; choose from {', '.join(sorted(sources))} "
+             f"(optionally SOURCE/DETECTOR), or a stream name: {', '.join(sorted(streams)) or '-'}")
+        return 2
     report = validate_sessions(args.sessions, args.reference, tolerance_s=args.tolerance_ms / 1000.0,
                                source=args.source)
     if args.json:
@@ -383,9 +422,16 @@ def _conflict_line(c: Any) -> str:
 
 
 def cmd_fuse(args: argparse.Namespace) -> int:
-    from fusionlab.fusion import fuse_session
+    from fusionlab.fusion import MODELS, fuse_session
 
-    models = tuple(args.model.split(",")) if args.model else None
+    models = None
+    if args.model is not None:  # "events, angles" and "Angles" are accepted: names are case-free, spaces ignored
+        models = tuple(m.strip().lower() for m in args.model.split(",") if m.strip())
+        bad = [m for m in models if m not in MODELS]
+        if bad or not models:
+            _err(f"argument --model: invalid model {', '.join(map(repr, bad)) or repr(args.model)}; "
+                 f"choose from {', '.join(MODELS)} (comma-separated, e.g. --model events,angles)")
+            return 2
     results = fuse_session(args.session, **({"models": models} if models else {}), store=not args.no_store)
     if args.json:
         out = [{"name": r.name, "algorithm": r.algorithm, "inputs": list(r.inputs), "parameters": r.parameters,
@@ -443,9 +489,18 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from fusionlab.adapters.c3d import write_c3d
 
-    counts = write_c3d(args.session, args.c3d, clock=args.clock)
+    out = Path(args.c3d)
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        _err(f"{out.name}: the folder {folder} {what}; create it first or choose another --c3d path")
+        return EXIT_DATA_ERROR
+    counts = write_c3d(args.session, args.c3d, clock=args.clock, events=args.events)
+    detected = counts.get("detector_events", 0)
     print(f"{args.c3d}: wrote {counts['points']} points x {counts['frames']} frames, "
-          f"{counts['analog_channels']} analog channels, {counts['events']} events")
+          f"{counts['analog_channels']} analog channels, {counts.get('force_platforms', 0)} force platform(s), "
+          f"{counts['events']} events" + (f" ({detected} of them detector or fused events, marked as such)"
+                                          if detected else ""))
     return EXIT_OK
 
 
@@ -497,7 +552,7 @@ def _demo_fuse(session: Path) -> None:
         for c in r.conflicts[:3]:
             print(f"      conflict {c.start_s:.2f}-{c.end_s:.2f} s {c.quantity}: {c.modality} ({c.severity})")
         if len(r.conflicts) > 3:
-            print(f"      ... see them all with: fusionlab conflicts {session}")
+            print(f"      ... first 3 of {len(r.conflicts)}; see them all with: fusionlab conflicts {session}")
 
 
 def _demo_simulation(data: Path, out: Path, subject: str) -> None:
@@ -539,6 +594,8 @@ def _demo_simulation(data: Path, out: Path, subject: str) -> None:
           f"conflict(s)")
     for c in res.conflicts[:4]:
         print(f"      conflict {c.start_s:.2f}-{c.end_s:.2f} s {c.quantity}: {c.modality} ({c.severity})")
+    if len(res.conflicts) > 4:
+        print(f"      ... first 4 of {len(res.conflicts)}; see them all with: fusionlab conflicts {session}")
     knee = next((s for s in res.signals if s.name == "knee_angle"), None)
     if knee is None:
         return
@@ -972,6 +1029,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--c3d", required=True, metavar="OUT.c3d", help="C3D file to write")
     p.add_argument("--clock", help="clock whose streams to export (default: that of the first marker stream)")
+    p.add_argument("--events", choices=("annotation", "all", "none"), default="annotation",
+                   help="which events to write: the annotations from the source file (default), all (adds the "
+                        "detector and fused events, described as 'fusionlab ... (not an annotation)' and listed in a "
+                        "FUSIONLAB parameter group so that fusionlab reads them back as detector events), or none")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the main job on the bundled sample_data/",
@@ -987,16 +1048,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``fusionlab`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
-    except (FusionlabError, FileNotFoundError, KeyError) as e:
-        _err(str(e).strip("'\""))
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
+            code = int(args.func(args))
+        except (FusionlabError, FileNotFoundError, KeyError) as e:
+            _err(str(e).strip("'\""))
+            code = EXIT_DATA_ERROR
+        except KeyboardInterrupt:
+            _err("interrupted; the session file is unchanged")
+            code = 130
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader of our output went away (``fusionlab params S.h5 --json | head``): stop quietly. Point stdout at
+        # devnull so that the interpreter's final flush does not fail again (Python docs, "Note on SIGPIPE").
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_DATA_ERROR
-    except KeyboardInterrupt:
-        _err("interrupted; the session file is unchanged")
-        return 130
 
 
 if __name__ == "__main__":

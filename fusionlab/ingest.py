@@ -132,8 +132,12 @@ def _read_isolated(path: Path, staging: Path, options: dict[str, Any], timeout_s
         if result.get("kind") == "ValidationError":
             raise ValidationError(result["error"])
         msg = result["error"]
-        prefix = f"{path}: "
-        raise FileFormatError(path, msg[len(prefix):] if msg.startswith(prefix) else msg)
+        # the child read the absolute path: drop either spelling of the path, `FileFormatError` puts it back once
+        for prefix in (f"{Path(path).resolve()}: ", f"{path}: "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+                break
+        raise FileFormatError(path, msg)
     return result
 
 

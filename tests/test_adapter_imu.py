@@ -218,7 +218,7 @@ def test_generic_csv_wrong_acc_unit_is_detected(tmp_path: Path) -> None:
     assert "channel 'acc'" in msg and "looks like g, but the file says m/s^2" in msg
     m = re.search(r"resting \|acc\| = ([0-9.]+) ± ([0-9.e-]+) in (\d+) window", msg)
     assert m and float(m.group(1)) == pytest.approx(1.0, abs=0.02) and int(m.group(3)) >= 1
-    assert "Fix: write the unit" in msg and "acc_x[g]" in msg and "check_units='warn'" in msg
+    assert "Fix: Write the unit the values are really in" in msg and "acc_x[g]" in msg and "check_units='warn'" in msg
     # warn keeps the declared unit (never silently another one); ignore keeps it quietly, with the evidence in meta
     with pytest.warns(FusionlabWarning, match="looks like g"):
         st = read_imu_csv(path, check_units="warn").streams[0]
