@@ -323,3 +323,15 @@ def test_video_off_axis_variance_where_the_subject_is_far_from_the_image_centre(
     pv, tv = inp.video_persp_var[c, has], inp.times[has]
     near, far = np.abs(tv - inp.t_centre) < 0.2, np.abs(tv - inp.t_centre) > 1.0
     assert np.all(pv >= 0) and pv[near].max() < 0.25 * pv[far].min()
+
+
+def test_a_joint_no_synchronised_source_measures_is_not_fused() -> None:
+    # IMUs + video, no markers, clocks left unsynchronised: the video is not fused, the IMUs give the knee only;
+    # the hip and ankle would be the prior alone (zero mean, SD ~651 rad), which is not an estimate
+    sim = simulate_session(_read(FAULT_TRIAL), include_markers=False, seed=0)
+    res = fuse_angles(sim, conflicts=False)
+    assert [s.name for s in res.signals] == ["knee_angle"]
+    assert _knee(res).inputs == ("imu",)
+    for joint in ("hip", "ankle"):
+        assert any(w.startswith(f"{joint} angle: no synchronised source measures it") for w in res.warnings)
+    assert all(np.isfinite(s.var).all() and np.max(s.var) < 1.0 for s in res.signals)

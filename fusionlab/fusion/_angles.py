@@ -886,9 +886,12 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
                     if x_sw < 0.25 * x_own and (not math.isfinite(p_sw) or p_sw >= alpha):
                         names = ["video"]
                         ev["hypothesis"] = "left/right swap likely"
-            if "hypothesis" not in ev and ch in swap_llr and any(
-                    sw.start_s < cf.end_s and cf.start_s < sw.end_s for sw in swaps):
-                # overlaps a swap found by the likelihood-ratio test (its own conflict): the video is the culprit
+            if "hypothesis" not in ev and ch in swap_llr and not _step_flagged(ev) and any(
+                    sw.start_s - window_s <= cf.start_s and cf.end_s <= sw.end_s + window_s for sw in swaps):
+                # within a swap found by the likelihood-ratio test (its own conflict; its extent widened by one
+                # window, the resolution of its ends): the video is the culprit. Not a window that reaches beyond
+                # it (what lies outside the swap is not its evidence: `_explained_by_earlier_fault` re-tests it), nor
+                # one the gyro bias-step test flagged (another specific fault, e.g. a step right after the swap)
                 names = ["video"]
                 ev["hypothesis"] = "left/right swap (likelihood-ratio test)"
             if "hypothesis" not in ev and known:
@@ -939,6 +942,11 @@ def _conflicts(inp: AngleInputs, F, Q, H, z, R, x0, P0, *, window_s: float, alph
     return out
 
 
+def _step_flagged(ev: dict[str, Any]) -> bool:
+    """Whether the gyro bias-step test (`_bias_step_flags`) flagged a conflict window (its ``flagged`` evidence)."""
+    return any(n.split(":")[-1] == "step" for n in ev.get("flagged", {}))
+
+
 def _channel_run(F, Q, H, z, R, x0, P0, c: int) -> KalmanOutput:
     """`kalman_smooth` of channel ``c`` alone (the model's per-channel arrays sliced)."""
     def one(a: NDArray[np.float64], nd: int) -> NDArray[np.float64]:
@@ -968,10 +976,13 @@ def _explained_by_earlier_fault(inp: AngleInputs, model: tuple, c: int, cf: Conf
     t = inp.times
     F, Q, H, z, R, x0, P0 = model
     for onset, a_s, b_s, s, fault, rows in sorted(known):
+        others = names
         if onset >= cf.start_s or s in names or not all(m in here for m in names):
             continue
+        if any(onset < o2 < cf.end_s and s2 != s for o2, _, _, s2, _, _ in known):
+            continue  # a fault of another modality began since: never explained across the onset of a new fault
         p_m: dict[str, float] = {}
-        for m in names:
+        for m in others:
             z2 = _without(z, _MEAS[m])
             span = (t >= a_s) & (t <= b_s)
             for j in rows:
@@ -1140,7 +1151,8 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
     -------
     FusionResult
         ``signals``: one `FusedSignal` per joint (``hip_angle``, ``knee_angle``, ``ankle_angle``), channels
-        ``left_<joint>``, ``right_<joint>``, rad, on the session clock; ``noise``: fitted measurement SD per
+        ``left_<joint>``, ``right_<joint>``, rad, on the session clock (a joint that no synchronised source
+        measures gets none, only a warning: the prior alone is not an estimate); ``noise``: fitted measurement SD per
         modality (rad; IMU: of the rate, rad/s; ``imu_tilt``: of the tilt, rad), mean over the two sides, never
         below `NOISE_FLOOR`. ``conflicts``: `Conflict` per window and channel. ``warnings``: among others, the
         joints that rest on a single modality (no cross-check).
@@ -1189,6 +1201,11 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
         idx = [inp.channels.index(f"{side}_{joint}") for side in SIDES]
         noise = {row_names[j]: float(np.nanmean(sd[idx, j])) for j in range(4) if np.isfinite(sd[idx, j]).any()}
         used = tuple(m for m in ANGLE_MODALITIES if np.isfinite(z[idx][:, :, list(_MEAS[m])]).any())
+        if not used:
+            # the smoother would return the prior (zero mean, SD of the prior): not an estimate, not a result
+            result.warnings.append(f"{joint} angle: no synchronised source measures it; not fused (the prior "
+                                   f"alone is not an estimate)")
+            continue
         floored = sorted({row_names[j] for c, j in raised if c in idx})
         if len(used) == 1:
             result.warnings.append(
