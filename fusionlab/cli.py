@@ -450,10 +450,12 @@ def cmd_fuse(args: argparse.Namespace) -> int:
             continue
         print(f"  inputs: {', '.join(r.inputs) or '-'}")
         for s in r.signals:
-            sd = np.nanmedian(s.sd(), axis=0)
+            sds = s.sd()
+            sd = [f"{float(np.nanmedian(col)):.3g}" if np.isfinite(col).any() else "none (not measured)"
+                  for col in sds.T]
             noise = ", ".join(f"{k} {v:.3g}" for k, v in s.noise.items())
             print(f"  {s.name}: {len(s.times)} samples, {', '.join(s.channels)} [{', '.join(sorted(set(s.units)))}]"
-                  f", median posterior SD {', '.join(f'{v:.3g}' for v in sd)}; from {', '.join(s.inputs)}"
+                  f", median posterior SD {', '.join(sd)}; from {', '.join(s.inputs)}"
                   + (f"; measurement noise SD: {noise}" if noise else ""))
         if r.events:
             print(f"  {len(r.events)} fused event(s)")

@@ -335,3 +335,16 @@ def test_a_joint_no_synchronised_source_measures_is_not_fused() -> None:
     for joint in ("hip", "ankle"):
         assert any(w.startswith(f"{joint} angle: no synchronised source measures it") for w in res.warnings)
     assert all(np.isfinite(s.var).all() and np.max(s.var) < 1.0 for s in res.signals)
+
+
+def test_a_side_no_source_measures_is_left_empty() -> None:
+    """Left thigh and shank IMUs only, no markers, no usable video: the left knee is fused from its IMUs, the right
+    knee has no measurement at all and is NaN (not the prior's zero with a huge SD), with a warning."""
+    sim = simulate_session(_read(FAULT_TRIAL), imus=("left_shank", "left_thigh"), video=False,
+                           include_markers=False, seed=0)
+    res = fuse_angles(sim, conflicts=False)
+    knee = _knee(res)
+    left, right = knee.channels.index("left_knee"), knee.channels.index("right_knee")
+    assert np.isfinite(knee.mean[:, left]).mean() > 0.9 and np.nanmax(knee.var[:, left]) < 1.0
+    assert np.isnan(knee.mean[:, right]).all() and np.isnan(knee.var[:, right]).all()
+    assert any(w.startswith("right_knee angle: no synchronised source measures it") for w in res.warnings)

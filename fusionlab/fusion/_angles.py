@@ -1214,8 +1214,15 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
         if floored:
             result.warnings.append(f"{joint}_angle: the fitted noise of {', '.join(floored)} was below its floor and "
                                    f"was raised to it (NOISE_FLOOR; e.g. smoothed marker data).")
+        mean, var = out.x_smoothed[idx, :, 0].T.copy(), out.P_smoothed[idx, :, 0, 0].T.copy()
+        measured = sorted({j for m in ANGLE_MODALITIES for j in _MEAS[m]})  # not the jerk pseudo-measurement
+        for k, c in enumerate(idx):
+            if not np.isfinite(z[c][:, measured]).any():  # this side measured by nothing: the prior is no estimate
+                mean[:, k] = var[:, k] = np.nan
+                result.warnings.append(f"{inp.channels[c]} angle: no synchronised source measures it; left empty "
+                                       f"(NaN), not fused")
         result.signals.append(FusedSignal(
-            name=f"{joint}_angle", times=t, mean=out.x_smoothed[idx, :, 0].T, var=out.P_smoothed[idx, :, 0, 0].T,
+            name=f"{joint}_angle", times=t, mean=mean, var=var,
             channels=tuple(f"{side}_{joint}" for side in SIDES), units=("rad", "rad"), frame="joint:sagittal",
             inputs=used, noise=noise,
             meta={"noise_per_channel": {inp.channels[c]: {row_names[j]: float(sd[c, j]) for j in range(4)
