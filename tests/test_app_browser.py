@@ -154,12 +154,13 @@ def _layout(pg: Any) -> dict[str, Any]:
 
 
 def _frame(pg: Any) -> dict[str, Any]:
-    """The video panel's image once loaded: its URL, natural width and caption."""
-    pg.wait_for_function("() => { const i = document.getElementById('session-video-img');"
-                         " return i && i.complete && i.naturalWidth > 0; }")
-    return pg.evaluate("() => { const i = document.getElementById('session-video-img');"
-                       " return {src: i.getAttribute('src'), width: i.naturalWidth,"
-                       " caption: document.getElementById('session-video-caption').textContent}; }")
+    """The video panel's image once loaded: its URL, natural width and caption, read in the same poll that saw it
+    loaded (the cursor's later hover events can change the image again between two separate reads)."""
+    return pg.wait_for_function("() => { const i = document.getElementById('session-video-img');"
+                                " if (!(i && i.complete && i.naturalWidth > 0)) return null;"
+                                " return {src: i.getAttribute('src'), width: i.naturalWidth,"
+                                " caption: document.getElementById('session-video-caption').textContent}; }"
+                                ).json_value()
 
 
 def test_refuses_access_without_login(browser: Any, site: dict[str, Any]) -> None:
@@ -237,7 +238,7 @@ def test_video_frame_follows_cursor_and_conflict(page: Any, site: dict[str, Any]
         shot(page, f"07_video_cursor_{int(frac * 100)}")
     captions = [s["caption"] for s in seen]
     assert len(set(captions)) == 3, captions  # three different frames
-    assert all(s["width"] == 884 for s in seen)
+    assert all(s["width"] == 884 for s in seen), seen
     # a clicked conflict shows its first frame (3.6 s on the session clock)
     page.locator("#session-conflicts td[data-dash-column='start_s']").first.click()
     page.wait_for_function("() => document.getElementById('session-video-img').getAttribute('src').includes('t=3.600')")
