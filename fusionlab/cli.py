@@ -396,7 +396,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         source = read_c3d(src, prefix="")
     for w in caught:
         _warn(str(w.message))
-    session = simulate_session(source, imus=imus, video=not args.no_video, fps=args.fps,
+    session = simulate_session(source, imus=imus, video=args.video, fps=args.fps,
                                imu_offset_s=args.offset_s if args.imu_offset_s is None else args.imu_offset_s,
                                video_offset_s=(args.offset_s if args.video_offset_s is None
                                                else args.video_offset_s),
@@ -936,13 +936,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
     p.add_argument("--imu", metavar="P1,P2", help="IMU placements, comma-separated (default left/right shank and "
                    "thigh; '' for none); e.g. left_foot,right_foot")
-    p.add_argument("--no-video", action="store_true", help="no virtual camera")
+    p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
+                   help="a virtual side camera (default; --no-video: none)")
     p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
     p.add_argument("--offset-s", type=float, default=0.0, help="true clock offset of the IMUs and the camera "
                    "(t_session = offset + t_device; default 0)")
     p.add_argument("--imu-offset-s", type=float, help="true IMU clock offset (overrides --offset-s)")
     p.add_argument("--video-offset-s", type=float, help="true camera clock offset (overrides --offset-s)")
-    p.add_argument("--fault", action="append", metavar="KIND[:TARGET][@START][+DUR][=MAG]",
+    p.add_argument("--fault", "--faults", dest="fault", action="append", metavar="KIND[:TARGET][@START][+DUR][=MAG]",
                    help="inject a fault: video_swap@3+2, imu_bias_jump:left_shank@4=0.3, clock_error:video=0.04")
     p.add_argument("--no-markers", action="store_true", help="leave the markers out of the session")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

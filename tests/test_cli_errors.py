@@ -143,3 +143,14 @@ def test_demo_simulation_says_how_many_conflicts_it_lists(tmp_path: Path, capsys
 
 def test_fusionlab_script_found() -> None:
     assert FUSIONLAB.exists() or shutil.which("fusionlab")
+
+
+def test_simulate_accepts_the_issue_spelling_of_its_options() -> None:
+    """Issue 5 writes `fusionlab simulate C3D -o SESSION.h5 [--imu ...] [--video ...] [--offset-s ...]
+    [--faults ...]`."""
+    from fusionlab.cli import build_parser
+
+    a = build_parser().parse_args(["simulate", "w.c3d", "-o", "s.h5", "--video", "--faults", "video_swap@2+1",
+                                   "--fault", "imu_bias_jump:left_shank@3=0.3"])
+    assert a.video is True and a.fault == ["video_swap@2+1", "imu_bias_jump:left_shank@3=0.3"]
+    assert build_parser().parse_args(["simulate", "w.c3d", "-o", "s.h5", "--no-video"]).video is False
