@@ -533,3 +533,43 @@ def test_back_sensor_height_from_info_for_algo(mobgap_session, sensor_height_m) 
         return [s.params["step_length_m"].value for r in d.results_ for s in r.strides if "step_length_m" in s.params]
 
     assert lengths(det) and lengths(det) == pytest.approx(lengths(explicit), rel=1e-12)
+
+
+@pytest.mark.parametrize("mounting", ["upside_down", "inside_out", "rotated_90", "upside_down_inside_out", "tilted"])
+def test_back_sensor_mounting_invariance(back, mounting):
+    """A sensor strapped on the back upside down, facing inwards or turned 90 degrees (the mounting errors of
+    mobgap's data_reorientation examples) sees the same motion in a rotated frame: same contacts, same sides, same
+    cadence. Real data (Test11, daily living, turns), the sensor frame rotated by a proper rotation."""
+    _, _, streams = back
+    stream = streams[next(n for n in streams if "test11" in n)]
+    # Mobilise-D frame: x vertical, y medio-lateral, z antero-posterior
+    rot = {
+        "upside_down": np.diag([-1.0, -1.0, 1.0]),  # 180 deg about the antero-posterior axis
+        "inside_out": np.diag([1.0, -1.0, -1.0]),  # 180 deg about the vertical axis (facing the body)
+        "rotated_90": np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),  # 90 deg about AP
+        "upside_down_inside_out": np.diag([-1.0, 1.0, -1.0]),
+        "tilted": _rotation_xyz(0.3, -0.2, 0.5),  # a strap that sits askew (17, 11, 29 deg)
+    }[mounting]
+    assert np.isclose(np.linalg.det(rot), 1.0)
+    data = stream.data.copy()
+    data[:, 0] = stream.data[:, 0] @ rot.T
+    data[:, 1] = stream.data[:, 1] @ rot.T
+    det = GaitLowerBackImu()
+    ref = det.detect_stream(stream, sensor_height_m=0.96)
+    got = det.detect_stream(dataclasses.replace(stream, data=data), sensor_height_m=0.96)
+    assert len(ref.events) > 50
+    assert [(e.kind, e.side) for e in got.events] == [(e.kind, e.side) for e in ref.events]
+    np.testing.assert_allclose([e.time_s for e in got.events], [e.time_s for e in ref.events], atol=1e-9)
+    cad = [b["cadence_steps_per_min"]["value"] for b in ref.meta["bouts"]]
+    np.testing.assert_allclose([b["cadence_steps_per_min"]["value"] for b in got.meta["bouts"]], cad, rtol=1e-9)
+    step = [b["step_length_m"]["value"] for b in ref.meta["bouts"]]
+    assert all(v is not None and 0.3 < v < 1.0 for v in step)
+    np.testing.assert_allclose([b["step_length_m"]["value"] for b in got.meta["bouts"]], step, rtol=1e-6)
+
+
+def _rotation_xyz(ax: float, ay: float, az: float) -> np.ndarray:
+    cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
