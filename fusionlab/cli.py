@@ -311,6 +311,17 @@ def _print_validation(report: dict[str, Any]) -> None:
             print(f"{c['source'] + '/' + c['detector']:28s} {kind:12s} {m['n_reference']:5d} {m['n_detected']:5d} "
                   f"{_fmt(m['precision'], '.2f'):>5s} {_fmt(m['recall'], '.2f'):>6s} "
                   f"{ms(m['median_abs_error_s']):>10s} {ms(m['p95_abs_error_s']):>10s} {ms(m['mean_error_s']):>8s}")
+        if c.get("sessions_without_events"):
+            gone = c["sessions_without_events"]
+            line = (f"  {c['source']}/{c['detector']}: no event in {len(gone)} of {c['n_sessions']} session(s), "
+                    "counted as missed above")
+            sub = c.get("events_in_sessions_with_events")
+            if sub:
+                line += "; in the others: " + ", ".join(
+                    f"{kind} recall {_fmt(m['recall'], '.2f')}" for kind, m in sub.items() if kind != "all")
+            print(line)
+            for g in gone:
+                print(f"    {Path(g['path']).name}: {g['why'] if len(g['why']) <= 140 else g['why'][:137] + '...'}")
     print(f"\n{'source/detector':28s} {'parameter':24s} {'n':>4s} {'bias':>8s} {'95% LoA':>19s} {'ICC(2,1)':>8s}")
     for c in report["comparisons"]:
         for p, a in c["parameters"].items():

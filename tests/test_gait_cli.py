@@ -273,3 +273,46 @@ def test_every_detector_follows_the_contract(c3d_session: Path) -> None:
                     assert e.source == cls.source and e.detector == det.detector_id, (cls.__name__, e)
                     assert e.clock == res.clock and e.kind in KINDS and e.side in SIDES
                     assert math.isfinite(e.sd_s) and e.sd_s > 0, (cls.__name__, e)
+
+
+
+def test_validate_lists_sessions_where_a_detector_gave_no_event(c3d_session: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Zeni needs pelvis markers: on a copy of the walk without them it gives no event. The pooled recall counts
+    that session's annotations as missed, the session is named with the detector's reason, and the figures over the
+    session where it ran equal the single-session figures."""
+    import dataclasses
+
+    from fusionlab.gait._markers import _norm
+    from fusionlab.persist import load_session
+
+    session = load_session(c3d_session)
+    pelvis = {"sacr", "lasi", "rasi", "lpsi", "rpsi"}
+    streams = []
+    for st in session.streams:
+        keep = [i for i, ch in enumerate(st.channels) if _norm(ch) not in pelvis]
+        if st.modality == "markers":
+            assert len(keep) < len(st.channels)
+            st = dataclasses.replace(st, channels=tuple(st.channels[i] for i in keep), data=st.data[:, keep],
+                                     units=tuple(st.units[i] for i in keep),
+                                     orig_units=tuple(st.orig_units[i] for i in keep) if st.orig_units else (),
+                                     confidence=None if st.confidence is None else st.confidence[:, keep])
+        streams.append(st)
+    bare = tmp_path / "no_pelvis.h5"
+    save_session(dataclasses.replace(session, streams=tuple(streams)), bare)
+
+    one = _run_json(capsys, "validate", str(c3d_session), "--json", "--source", "markers")
+    both = _run_json(capsys, "validate", str(c3d_session), str(bare), "--json", "--source", "markers")
+    z1 = next(c for c in one["comparisons"] if c["detector"].startswith("zeni"))
+    z2 = next(c for c in both["comparisons"] if c["detector"].startswith("zeni"))
+    assert z1["sessions_without_events"] == [] and "events_in_sessions_with_events" not in z1
+    assert z2["n_sessions"] == 2 and [g["path"] for g in z2["sessions_without_events"]] == [str(bare)]
+    assert "pelvis" in z2["sessions_without_events"][0]["why"].lower()
+    m1, m2 = z1["events"]["all"], z2["events"]["all"]
+    assert m1["n_matched"] > 0 and m2["n_matched"] == m1["n_matched"]
+    assert m2["n_reference"] == 2 * m1["n_reference"]
+    assert m2["recall"] == pytest.approx(m1["recall"] / 2)
+    assert z2["events_in_sessions_with_events"] == z1["events"]
+    assert main(["validate", str(c3d_session), str(bare), "--source", "markers"]) == 0
+    out = capsys.readouterr().out
+    assert "no event in 1 of 2 session(s), counted as missed above" in out and "no_pelvis.h5" in out

@@ -295,7 +295,10 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
     dict
         The JSON form of ``fusionlab validate --json`` (docs/gait.md): ``{"reference", "tolerance_s",
         "sessions": [{"path", "n_reference_events", "compared": [...], "notes": [...]}], "comparisons":
-        [{"source", "detector", "n_sessions", "events": event_metrics, "parameters": agreement}]}``.
+        [{"source", "detector", "n_sessions", "events": event_metrics, "parameters": agreement,
+        "sessions_without_events": [{"path", "why"}], "events_in_sessions_with_events" (only when some but not all
+        sessions gave no event): event_metrics}]}``. The pooled ``events`` count the reference events of a session
+        where the detector gave no event (it could not run there) as missed.
     """
     from fusionlab.gait._detect import SOURCES, _check_source, detect_session, detector_strides, to_session_events
     from fusionlab.gait._params import temporal_strides
@@ -350,14 +353,27 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
                 det_events = [e for e in det_events if e.source != "annotation"]
             m = match_events(det_events, ref_events, tolerance_s=tolerance_s)
             pairs = match_strides(detector_strides(group, clocks), ref_strides, tolerance_s=tolerance_s)
-            acc = pooled.setdefault(key, {"match": EventMatch(), "pairs": [], "sessions": 0})
+            acc = pooled.setdefault(key, {"match": EventMatch(), "match_with_events": EventMatch(), "pairs": [],
+                                          "sessions": 0, "without_events": []})
             acc["match"].extend(m)
             acc["pairs"] += pairs
             acc["sessions"] += 1
+            if det_events:
+                acc["match_with_events"].extend(m)
+            else:  # it could not run here (no pelvis markers, undecided treadmill, ...): its warnings say why
+                why = [w for r in group for w in r.warnings]
+                acc["without_events"].append({"path": str(path), "why": why[0] if why else "no event detected"})
             entry["compared"].append(f"{key[0]}/{key[1]}")
-    comparisons = [{"source": k[0], "detector": k[1], "n_sessions": v["sessions"],
-                    "events": event_metrics(v["match"]), "parameters": agreement(v["pairs"])}
-                   for k, v in sorted(pooled.items())]
+    comparisons = []
+    for k, v in sorted(pooled.items()):
+        c: dict[str, Any] = {"source": k[0], "detector": k[1], "n_sessions": v["sessions"],
+                             "events": event_metrics(v["match"]), "parameters": agreement(v["pairs"]),
+                             "sessions_without_events": v["without_events"]}
+        if v["without_events"] and len(v["without_events"]) < v["sessions"]:
+            # pooled figures count every reference event of those sessions as missed; this is the same over the
+            # sessions where the detector gave events (not a replacement: both are reported)
+            c["events_in_sessions_with_events"] = event_metrics(v["match_with_events"])
+        comparisons.append(c)
     return {"reference": reference, "tolerance_s": tolerance_s, "sessions": sessions, "comparisons": comparisons}
 
 
