@@ -224,6 +224,13 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
                     report.skipped[str(path)] = e.reason
                     continue
                 raise
+            except FusionlabError as e:  # a reader's option/validation error, or a reader bug (internal error)
+                if on_error == "skip":
+                    text = str(e).removeprefix(f"{path}: ")
+                    report.skipped[str(path)] = text.splitlines()[0] + (
+                        " (a fusionlab bug: please report it with this file)" if "internal error" in text else "")
+                    continue
+                raise
             staged.append(staging)
             report.sources.append(str(path))
         if not staged and not (subject or session_date or metadata):

