@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{lolo['p95_ms']:5.1f} | recall {lolo['recall']:.3f} precision {lolo['precision']:.3f} "
                   f"n={lolo['n']} | LOLO choices {sorted(set(chosen.values()), key=str)}")
     conventions(trials)
+    plate_calibrated(trials)
     pelvis_free(trials)
     crops = [edge_crops(trials), edge_crops(load_other_walks(args.data), title="other shared C3D walks")]
     print("\n  pooled over both (the source of EDGE_SD_S and EDGE_FIRST_SAMPLE_SD_S):")
@@ -224,6 +225,46 @@ def conventions(trials: dict[str, dict[str, Any]]) -> None:
     for lab, cell in sorted(rows.items()):
         print(f"  {lab:16s} " + "; ".join(f"{k}: {fmt(v)}" for k, v in cell.items()))
 
+
+
+def plate_calibrated(trials: dict[str, dict[str, Any]]) -> None:
+    """Tried, not kept: the strike delay calibrated per trial from its own clean force-plate strikes (plate onset
+    minus the published Zeni maximum of the same side, median over the trial's other plate strikes: a strike's own
+    plate is never used for it; same side if any, else the other side, else the 30 ms default)."""
+    from fusionlab.gait._markers import GaitZeni
+    from tests.test_gait_markers import match
+
+    pub, v5 = GaitZeni(strike_delay_s=None), GaitZeni()
+    errs: dict[str, list[tuple[str, float]]] = {"v5 default (30 ms)": [], "plate-calibrated, same side first": []}
+    for name, tr in trials.items():
+        res, r5 = pub._detect_stream(tr["m"]), v5._detect_stream(tr["m"])
+        if res is None or r5 is None:
+            continue
+        zen = [e for e in res.events if e.kind == "foot_strike"]
+        fp = [e for e in tr["fp"] if e.kind == "foot_strike"]
+        pairs = []
+        for i, z in enumerate(zen):
+            near = [f for f in fp if f.side == z.side and abs(f.time_s - z.time_s) < 0.15]
+            if near:
+                f = min(near, key=lambda f, z=z: abs(f.time_s - z.time_s))
+                pairs.append((i, z.side, f.time_s - z.time_s))
+        cal = []
+        for i, z in enumerate(zen):
+            same = [d for j, s, d in pairs if j != i and s == z.side]
+            other = [d for j, s, d in pairs if j != i]
+            cal.append((z.side, z.time_s + float(np.median(same or other)) if (same or other) else z.time_s + 0.03))
+        for side in ("left", "right"):
+            ann = [e.time_s for e in tr["ann"] if e.kind == "foot_strike" and e.side == side]
+            errs["plate-calibrated, same side first"] += [(name, e) for e in match(
+                [t for s, t in cal if s == side], ann)]
+            errs["v5 default (30 ms)"] += [(name, e) for e in match(
+                [e.time_s for e in r5.events if e.kind == "foot_strike" and e.side == side], ann)]
+    print("\n=== tried, not kept: strike delay calibrated from the trial's own other clean plate strikes (ms)")
+    for label, v in errs.items():
+        a = np.abs([e for _, e in v]) * 1000
+        og = np.abs([e for n, e in v if LAB[n] != "treadmill"]) * 1000
+        print(f"  {label:36s} all: median {np.median(a):5.1f} p95 {np.percentile(a, 95):5.1f} (n={len(a)}) | "
+              f"overground: median {np.median(og):5.1f} p95 {np.percentile(og, 95):5.1f} (n={len(og)})")
 
 
 # MANIFEST's negative-test files among the other walks: their marker data do not decode to a walk (sample11_evart:
