@@ -16,6 +16,13 @@ optical motion-capture system at the same time:
     One row per stride: ``s_id, foot, start, end, ic, tc, min_vel, pre_ic`` as sample indices **at the IMU rate**
     (gaitmap converted the mocap events to IMU samples). ``ic`` and ``pre_ic`` become ``foot_strike`` and ``tc``
     ``foot_off`` reference events on the IMU clock.
+``stride_borders_sample_ic_stride.csv`` (`read_gaitmap_stride_borders`, or ``read_gaitmap_imu(..., stride_borders=)``)
+    The reference of gaitmap's second walk, ``imu_sample_ic_stride.csv`` (4x10 m, **102.4 Hz**: pass ``rate_hz``).
+    One row per stride: ``s_id, foot, start, end[, gsd_id]``; ``start`` and ``end`` are sample indices at the
+    IMU rate of two successive initial contacts of that foot (gaitmap's "ic" stride list: the start is the
+    stride's initial contact, the end the next one of the same foot). Every border becomes a ``foot_strike``
+    reference event. Only IC-to-IC lists fit: gaitmap's ``stride_borders_sample.csv`` has the same columns but its
+    borders are hand-labelled gyroscope minima before toe-off, not contacts.
 
 Clocks: the IMU file and the mocap file were recorded in sync and start at the same instant, but each file gets
 its own device clock (``gaitmap_imu:<stem>:<sha8>``, ``gaitmap_mocap:<stem>:<sha8>``, unsynchronised) so that
@@ -66,6 +73,7 @@ __all__ = [
     "looks_like_gaitmap_mocap",
     "read_gaitmap_imu",
     "read_gaitmap_mocap",
+    "read_gaitmap_stride_borders",
     "read_gaitmap_stride_events",
 ]
 
@@ -79,6 +87,7 @@ GAITMAP_FRAME_NOTE = ("gaitmap foot sensor frame (FSF): x to the tip of the shoe
                       "(right-handed); the example data were rotated into it by gaitmap")
 _IMU_UNITS = {"acc": "m/s^2", "gyr": "deg/s"}
 _STRIDE_COLUMNS = ("s_id", "foot", "start", "end", "ic", "tc", "min_vel", "pre_ic")
+_BORDER_COLUMNS = ("s_id", "foot", "start", "end")
 
 
 def _cells(line: str) -> list[str]:
@@ -159,6 +168,7 @@ def _check_rate(rate_hz: float) -> float:
 def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_IMU_RATE_HZ,
                      prefix: str | None = None, placements: Mapping[str, str] | None = None,
                      stride_events: str | os.PathLike[str] | None = None,
+                     stride_borders: str | os.PathLike[str] | None = None,
                      check_units: Policy = "raise") -> Session:
     """Read a gaitmap-style IMU CSV (two header rows: sensor names, axis names; several sensors per file).
 
@@ -177,6 +187,10 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
     stride_events
         Optional gaitmap stride-event CSV (``stride_events_sample.csv``) of this recording: its events are added
         as ``source="reference"`` events on this file's clock (see `read_gaitmap_stride_events`).
+    stride_borders
+        Optional gaitmap IC-to-IC stride-border CSV (``stride_borders_sample_ic_stride.csv``) of this recording:
+        its initial contacts are added as ``source="reference"`` ``foot_strike`` events on this file's clock (see
+        `read_gaitmap_stride_borders`). May be combined with ``stride_events``.
     check_units
         ``"raise"`` (default), ``"warn"`` or ``"ignore"`` when the values contradict gaitmap's units (acc m/s²,
         gyr deg/s); see `fusionlab.adapters._imu_common.check_imu_units`.
@@ -203,6 +217,7 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
     check_policy("check_units", check_units)
     options: dict[str, Any] = {"rate_hz": rate, "prefix": prefix, "placements": dict(placements or {}),
                                "stride_events": None if stride_events is None else Path(stride_events).name,
+                               "stride_borders": None if stride_borders is None else Path(stride_borders).name,
                                "check_units": check_units}
     lines = _read_text(p)
     if not looks_like_gaitmap_imu("\n".join(lines[:3])):
@@ -274,16 +289,20 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
                               "instant (true offset 0 s) but is on its own clock until synchronised"}
     events: tuple[Event, ...] = ()
     more_sources: tuple[SourceInfo, ...] = ()
-    if stride_events is not None:
-        ref = read_gaitmap_stride_events(stride_events, rate_hz=rate, clock=clock_id)
-        t_end = start_s + (n - 1) / rate
+    t_end = start_s + (n - 1) / rate
+    for ref_path, read_ref, what in ((stride_events, read_gaitmap_stride_events, "stride events"),
+                                     (stride_borders, read_gaitmap_stride_borders, "stride borders")):
+        if ref_path is None:
+            continue
+        ref = read_ref(ref_path, rate_hz=rate, clock=clock_id)
         outside = [e for e in ref.events if not start_s <= e.time_s <= t_end]
         if outside:
-            raise FileFormatError(Path(stride_events), f"{len(outside)} stride events lie outside the IMU recording "
-                                                       f"{p.name} ({start_s:.3f}-{t_end:.3f} s at {rate:g} Hz), the "
-                                                       f"first at {outside[0].time_s:.3f} s; is it the event file of "
-                                                       "this recording, and is rate_hz right?")
-        events, more_sources = ref.events, ref.sources
+            raise FileFormatError(Path(ref_path), f"{len(outside)} {what} lie outside the IMU recording "
+                                                  f"{p.name} ({start_s:.3f}-{t_end:.3f} s at {rate:g} Hz), the "
+                                                  f"first at {outside[0].time_s:.3f} s; is it the reference file of "
+                                                  "this recording, and is rate_hz right?")
+        events = tuple(sorted((*events, *ref.events), key=lambda e: (e.time_s, e.side, e.kind)))
+        more_sources += ref.sources
     return unsynchronised_session(p, "gaitmap_imu", sha, streams, options, metadata,
                                   f"sample index / {rate:g} Hz (rate given, not in the file)", events=events,
                                   more_sources=more_sources)
@@ -361,6 +380,89 @@ def read_gaitmap_stride_events(path: str | os.PathLike[str], *, rate_hz: float, 
                                                                            "computed by gaitmap",
                 "rate_hz": rate, "n_strides": len(strides), "strides": strides}
     info: SourceInfo = source_info(p, "gaitmap_stride_events", __version__, options, metadata, sha256=sha)
+    return Session(events=ordered, sources=(info,))
+
+
+# ================================================================================================ stride borders
+def read_gaitmap_stride_borders(path: str | os.PathLike[str], *, rate_hz: float, clock: str) -> Session:
+    """Read gaitmap's IC-to-IC stride borders as reference foot strikes on an IMU clock.
+
+    Parameters
+    ----------
+    path
+        ``stride_borders_sample_ic_stride.csv``: columns ``s_id, foot, start, end`` (and ``gsd_id``), one row per
+        stride; ``start`` is the stride's initial contact and ``end`` the next initial contact of the same foot, as
+        sample indices **at the IMU rate** (gaitmap's "ic" stride list; mocap-derived for gaitmap's example walk).
+        Not for segmented border lists (``stride_borders_sample.csv``: gyroscope minima, not contacts).
+    rate_hz
+        The IMU sampling rate (Hz) the indices refer to (102.4 Hz for ``imu_sample_ic_stride.csv``).
+    clock
+        The clock identifier of the IMU stream the indices belong to (``session.streams[0].clock`` of
+        `read_gaitmap_imu`); event times are ``index / rate_hz`` on that clock.
+
+    Returns
+    -------
+    Session
+        No streams; ``foot_strike`` events (every ``start`` and ``end``, each index once per side), side
+        ``left``/``right``, ``source="reference"``, ``detector="gaitmap:mocap"``, ``sd_s`` NaN (unknown). The
+        per-stride table (indices and seconds) is in the source metadata (``strides``).
+
+    Raises
+    ------
+    FileFormatError
+        Missing columns, no stride, unknown foot names, empty or non-numeric indices, a stride whose end is not
+        after its start; the message names the file.
+    """
+    p = check_path(path)
+    rate = _check_rate(rate_hz)
+    if not clock or not isinstance(clock, str):
+        msg = f"Invalid value for 'clock'. Expected the clock identifier of the IMU stream, but got {clock!r} instead."
+        raise ValidationError(msg)
+    lines = [ln for ln in _read_text(p) if ln.strip()]
+    head = [c.strip().lower() for c in _cells(lines[0])] if lines else []
+    missing = [c for c in _BORDER_COLUMNS if c not in head]
+    if missing:
+        raise FileFormatError(p, f"not a gaitmap stride-border list: no column(s) {', '.join(missing)} in the first "
+                                 f"row (expected {', '.join(_BORDER_COLUMNS)}[, gsd_id])")
+    if len(lines) < 2:
+        raise FileFormatError(p, "the stride-border list has a header row but no stride")
+    col = {c: head.index(c) for c in _BORDER_COLUMNS}
+    strides: list[dict[str, Any]] = []
+    events: dict[tuple[str, int], Event] = {}
+    for ln_no, line in enumerate(lines[1:], start=2):
+        cells = _cells(line)
+        if len(cells) != len(head):
+            raise FileFormatError(p, f"line {ln_no} has {len(cells)} values for {len(head)} columns")
+        foot = cells[col["foot"]].strip().lower()
+        if foot not in ("left", "right"):
+            raise FileFormatError(p, f"line {ln_no}: foot {cells[col['foot']]!r} is neither 'left' nor 'right'")
+        row: dict[str, Any] = {"s_id": cells[col["s_id"]], "foot": foot}
+        for key in ("start", "end"):
+            try:
+                v = float(cells[col[key]])
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v) or v < 0:
+                raise FileFormatError(p, f"line {ln_no}: {key} {cells[col[key]]!r} is not a sample index (a number "
+                                         ">= 0 is expected)")
+            row[f"{key}_idx"] = v
+            row[f"{key}_s"] = v / rate
+        if row["end_idx"] <= row["start_idx"]:
+            raise FileFormatError(p, f"line {ln_no}: the stride ends (sample {row['end_idx']:g}) before it starts "
+                                     f"(sample {row['start_idx']:g})")
+        strides.append(row)
+        for key in ("start", "end"):
+            v = row[f"{key}_idx"]
+            if (foot, round(v)) not in events:
+                events[foot, round(v)] = Event(time_s=v / rate, kind="foot_strike", side=foot, source="reference",
+                                               label=f"{foot} IC", clock=clock, detector="gaitmap:mocap")
+    ordered = tuple(sorted(events.values(), key=lambda e: (e.time_s, e.side, e.kind)))
+    sha = file_sha256(p)
+    options = {"rate_hz": rate, "clock": clock}
+    metadata = {"format": "gaitmap IC-to-IC stride-border list",
+                "reference_system": "motion capture (gaitmap example data); every border is an initial contact",
+                "rate_hz": rate, "n_strides": len(strides), "strides": strides}
+    info: SourceInfo = source_info(p, "gaitmap_stride_borders", __version__, options, metadata, sha256=sha)
     return Session(events=ordered, sources=(info,))
 
 

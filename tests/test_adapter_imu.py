@@ -22,7 +22,12 @@ from scipy.spatial.transform import Rotation
 from fusionlab.adapters import find_adapter, read
 from fusionlab.adapters._imu_common import ImuUnitError, check_imu_units
 from fusionlab.adapters.imu_csv import read_imu_csv
-from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu, read_gaitmap_mocap, read_gaitmap_stride_events
+from fusionlab.adapters.imu_gaitmap import (
+    read_gaitmap_imu,
+    read_gaitmap_mocap,
+    read_gaitmap_stride_borders,
+    read_gaitmap_stride_events,
+)
 from fusionlab.adapters.imu_mobilised import read_mobilised_mat
 from fusionlab.adapters.imu_xsens import read_xsens_mtmanager
 from fusionlab.adapters.xdf import read_xdf
@@ -37,6 +42,8 @@ GAITMAP = "imu/gaitmap"
 IMU_SAMPLE = f"{GAITMAP}/imu_sample.csv"
 MOCAP_SAMPLE = f"{GAITMAP}/mocap_sample.csv"
 STRIDES = f"{GAITMAP}/stride_events_sample.csv"
+IC_STRIDE = f"{GAITMAP}/imu_sample_ic_stride.csv"
+IC_BORDERS = f"{GAITMAP}/stride_borders_sample_ic_stride.csv"
 MOBILISED = "imu/mobgap/lab/HA/001/data.mat"
 XSENS = "formats/xsens_mtmanager"
 XDF = "formats/xdf"
@@ -168,6 +175,49 @@ def test_gaitmap_stride_events() -> None:
     assert not alone.streams and len(alone.events) == len(s.events)
     with pytest.raises(FileFormatError, match="outside the IMU recording"):  # events of another, longer trial
         read_gaitmap_imu(shared_path(f"{GAITMAP}/imu_sample_healthy_stair_up.csv"), stride_events=shared_path(STRIDES))
+
+
+def test_gaitmap_stride_borders() -> None:
+    rows = list(csv.DictReader(shared_path(IC_BORDERS).open()))
+    s = read_gaitmap_imu(shared_path(IC_STRIDE), rate_hz=102.4, stride_borders=shared_path(IC_BORDERS))
+    clock = s.streams[0].clock
+    assert len(s.sources) == 2 and s.sources[1].metadata["n_strides"] == len(rows) == 14
+    for side in ("left", "right"):
+        ic = {int(r[k]) for r in rows if r["foot"] == side for k in ("start", "end")}  # shared borders once
+        fs = sorted(e.time_s for e in s.events if e.side == side)
+        np.testing.assert_allclose(fs, sorted(i / 102.4 for i in ic))
+        assert len(fs) == 11
+    assert all(e.kind == "foot_strike" and e.source == "reference" and e.clock == clock
+               and e.detector == "gaitmap:mocap" for e in s.events)
+    assert s.events[0].time_s == pytest.approx(696 / 102.4)
+    alone = read_gaitmap_stride_borders(shared_path(IC_BORDERS), rate_hz=102.4, clock=clock)
+    assert not alone.streams and len(alone.events) == len(s.events)
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    ("s_id,foot,begin,stop\n0,left,1,2\n", "no column.s. start, end"),
+    ("s_id,foot,start,end,gsd_id\n", "no stride"),
+    ("s_id,foot,start,end,gsd_id\n0,middle,696,812,1\n", "line 2: foot 'middle'"),
+    ("s_id,foot,start,end,gsd_id\n0,left,696,,1\n", "line 2: end '' is not a sample index"),
+    ("s_id,foot,start,end,gsd_id\n0,left,abc,812,1\n", "line 2: start 'abc' is not a sample index"),
+    ("s_id,foot,start,end,gsd_id\n0,left,696,812,1\n1,right,900,800,1\n", "line 3: the stride ends"),
+    ("s_id,foot,start,end,gsd_id\n0,left,696,812\n", "line 2 has 4 values for 5 columns"),
+])
+def test_bad_gaitmap_stride_borders(tmp_path: Path, content: str, match: str) -> None:
+    bad = tmp_path / "my_borders.csv"
+    bad.write_text(content)
+    with pytest.raises(FileFormatError, match=match) as e:
+        read_gaitmap_stride_borders(bad, rate_hz=102.4, clock="c")
+    assert "my_borders.csv" in str(e.value)
+    with pytest.raises(FileFormatError, match=r"my_borders\.csv"):  # the same through the IMU reader's option
+        read_gaitmap_imu(shared_path(IC_STRIDE), rate_hz=102.4, stride_borders=bad)
+
+
+def test_gaitmap_stride_borders_outside_the_recording(tmp_path: Path) -> None:
+    late = tmp_path / "late_borders.csv"
+    late.write_text("s_id,foot,start,end,gsd_id\n0,left,696,812,1\n1,left,812,9000,1\n")
+    with pytest.raises(FileFormatError, match=r"late_borders\.csv: 1 stride borders lie outside the IMU recording"):
+        read_gaitmap_imu(shared_path(IC_STRIDE), rate_hz=102.4, stride_borders=late)
 
 
 # ================================================================================================ generic CSV

@@ -164,7 +164,7 @@ def test_foot_contract(foot):
     assert len(det.results_) == 2
     for res in det.results_:
         assert res.source == "imu"
-        assert res.detector == "footimu_swing_zupt v1"
+        assert res.detector == "footimu_swing_zupt v2"
         stream = streams[res.streams[0]]
         assert res.clock == stream.clock
         assert res.meta["sagittal_axis"] == "y"  # gaitmap's foot frame: y medio-lateral

@@ -107,6 +107,27 @@ def _lobe_duration_s(w: NDArray[np.float64], level: float, rate_hz: float) -> fl
     return float(np.median(d)) if d else 0.0
 
 
+def _pitch_excursions(w: NDArray[np.float64], gyr_norm: NDArray[np.float64], segments: list[tuple[int, int]],
+                      rate_hz: float) -> tuple[float, float]:
+    """Largest positive and negative excursions (rad) of the integrated sagittal rate ``w`` from its stance level.
+
+    Per usable segment, ``theta = cumsum(w) / rate``; the stance level is ``theta`` interpolated between the
+    quietest samples (0.1-s windowed gyroscope norm at or below its 20th percentile), which also removes the
+    integration drift. Returns the 99th percentile of ``theta - level`` and minus its 1st percentile, pooled.
+    """
+    rel: list[NDArray[np.float64]] = []
+    k = max(1, round(0.1 * rate_hz)) | 1
+    for a, b in segments:
+        theta = np.cumsum(w[a:b]) / rate_hz
+        quiet_norm = np.convolve(gyr_norm[a:b], np.ones(k) / k, mode="same")
+        quiet = np.flatnonzero(quiet_norm <= np.percentile(quiet_norm, 20))
+        rel.append(theta - np.interp(np.arange(b - a), quiet, theta[quiet]))
+    if not rel:
+        return 0.0, 0.0
+    r = np.concatenate(rel)
+    return float(np.percentile(r, 99)), float(-np.percentile(r, 1))
+
+
 def _quat_mul(p: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
     """Hamilton product of scalar-last quaternions ``[x, y, z, w]``."""
     px, py, pz, pw = p
@@ -188,7 +209,9 @@ class GaitFootImu(BaseGaitDetector):
     """Foot strikes, foot-offs and stride parameters from one IMU on each foot.
 
     1. The sagittal axis is the gyroscope axis with the largest variance; its sign is chosen so that the swing
-       lobe (the long one, ~0.3-0.4 s; the push-off lobe of the other sign is short) is positive.
+       lobe is positive: integrated from the stance level, the sagittal rate reaches its largest excursion at
+       toe-off (the foot pitched toes-down by the push-off rotation, ~60-70 deg, against ~20 deg toes-up at heel
+       contact), so the swing rotation has the sign opposite to that largest excursion.
     2. Swing peaks: maxima of the low-passed sagittal rate above ``swing_threshold_rad_s``.
     3. Foot-off: the minimum of the (unfiltered, swing-positive) sagittal rate in the 0.4 s before a swing peak
        (the push-off rotation peak); foot strike: the zero crossing after the swing peak, interpolated between
@@ -239,7 +262,7 @@ class GaitFootImu(BaseGaitDetector):
 
     source = "imu"
     name = "footimu_swing_zupt"
-    version = "1"
+    version = "2"  # v2: swing sign from the push-off excursion (v1: the longer lobe; wrong on a held-out walk)
 
     def __init__(self, *, placements: tuple[str, ...] = ("left_foot", "right_foot"),
                  swing_threshold_rad_s: float = 1.5, lowpass_hz: float = 3.0, rest_gyr_rad_s: float = 0.7,
@@ -294,9 +317,13 @@ class GaitFootImu(BaseGaitDetector):
         level = 0.5 * self.swing_threshold_rad_s
         raw = np.where(usable, gyr[:, ax], 0.0)
         dur_pos, dur_neg = _lobe_duration_s(raw, level, rate), _lobe_duration_s(-raw, level, rate)
-        sign = 1.0 if dur_pos >= dur_neg else -1.0
+        exc_pos, exc_neg = _pitch_excursions(raw, np.linalg.norm(np.where(usable[:, None], gyr, 0.0), axis=1),
+                                             segments, rate)
+        sign = -1.0 if exc_pos >= exc_neg else 1.0  # the push-off rotation makes the largest excursion
         result.meta.update(sagittal_axis=stream.components[ax] if stream.components else ax, sagittal_sign=sign,
-                           swing_lobe_s=max(dur_pos, dur_neg), push_off_lobe_s=min(dur_pos, dur_neg))
+                           swing_lobe_s=dur_neg if sign < 0 else dur_pos,
+                           push_off_lobe_s=dur_pos if sign < 0 else dur_neg,
+                           pitch_excursion_rad={"positive": exc_pos, "negative": exc_neg})
         w = sign * gyr[:, ax]
         wl = sign * lp
         # 2.-3. swing peaks, foot-offs and foot strikes per usable segment
