@@ -151,7 +151,7 @@ def test_validate_json_two_sessions(c3d_session: Path, tmp_path: Path, capsys: p
         assert m2["n_matched"] == 2 * m1["n_matched"] and m2["n_reference"] == 2 * m1["n_reference"]
         assert comp2[key]["n_sessions"] == 2
         assert {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
-                "p95_abs_error_s", "mean_error_s", "detected_kind"} == set(m1)
+                "p95_abs_error_s", "mean_error_s", "detected_kind", "reference_kind"} == set(m1)
         for a in c["parameters"].values():
             assert {"n", "bias", "sd_difference", "loa_low", "loa_high", "icc_a1", "unit"} <= set(a)
     assert main(["validate", str(c3d_session), "--reference", "markers", "--tolerance-ms", "60"]) == 0
@@ -193,6 +193,17 @@ def test_validate_hand_computed_synthetic(tmp_path: Path) -> None:
     st = c["parameters"]["stride_time_s"]
     assert st["n"] == 2 and st["bias"] == pytest.approx(-0.03, abs=1e-9)
     assert st["loa_high"] == pytest.approx(-0.03 + 1.96 * 0.06 / math.sqrt(2), abs=1e-9)
+    # a reference of foot strikes only: the detector's foot offs are not compared (not false positives)
+    only_fs = tmp_path / "only_fs.h5"
+    save_session(Session(events=tuple(e for e in ann if e.kind == "foot_strike"),
+                         clocks={"dev": ClockEntry("dev", 0.5, 0, 0, 0, "reference"),
+                                 "cam": ClockEntry("cam", 1.0, 0.01, 0, 0, "cross_correlation")}), only_fs)
+    (c2,) = validate_sessions([only_fs], "annotation", tolerance_s=0.1, results={str(only_fs): [res]})["comparisons"]
+    assert c2["events"]["foot_strike"] == fs
+    fo2 = c2["events"]["foot_off"]
+    assert (fo2["n_reference"], fo2["n_detected"], fo2["precision"], fo2["reference_kind"]) == (0, 0, None, False)
+    assert c2["events"]["all"]["precision"] == pytest.approx(0.8) and c2["events"]["all"]["n_detected"] == 5
+    assert fs["reference_kind"] and fo["reference_kind"]
     # reference = a detector family that does not exist here: nothing to compare, said so
     report = validate_sessions([path], "markers", results={str(path): [res]})
     assert report["comparisons"] == [] and "no reference events" in report["sessions"][0]["notes"][0]

@@ -59,6 +59,9 @@ class EventMatch:
     missed: list[Event] = field(default_factory=list)  # reference events without a match
     extra: list[Event] = field(default_factory=list)  # detected events inside the span without a match
     outside: list[Event] = field(default_factory=list)  # detected events outside the reference's span
+    # detected events of a kind the reference does not give at all (e.g. foot-offs against a reference of
+    # foot strikes only): not compared, neither matched nor extra
+    unreferenced: list[Event] = field(default_factory=list)
 
     def extend(self, other: EventMatch) -> None:
         """Pool another match (another session) into this one."""
@@ -66,6 +69,7 @@ class EventMatch:
         self.missed += other.missed
         self.extra += other.extra
         self.outside += other.outside
+        self.unreferenced += other.unreferenced
 
 
 def _gait(events: Sequence[Event]) -> list[Event]:
@@ -108,6 +112,10 @@ def match_events(detected: Sequence[Event], reference: Sequence[Event], *,
     """
     det, ref = _gait(detected), _gait(reference)
     out = EventMatch()
+    ref_kinds = {e.kind for e in ref}
+    if ref_kinds:
+        out.unreferenced = [e for e in det if e.kind not in ref_kinds]
+        det = [e for e in det if e.kind in ref_kinds]
     for side in SIDES:
         spans = covered_spans([e.time_s for e in ref if e.side == side], tolerance_s)
 
@@ -135,16 +143,20 @@ def event_metrics(match: EventMatch) -> dict[str, dict[str, Any]]:
 
     A kind the detector never gives while it gives the other (no detected event of that kind at all, e.g.
     foot-offs of a lower-back IMU) has ``"detected_kind": False`` and null precision and recall, and is left out
-    of ``"all"``. A detector that found no event at all has recall 0 for both kinds.
+    of ``"all"``. A detector that found no event at all has recall 0 for both kinds. A kind the reference never
+    gives (``"reference_kind": False``; e.g. a reference of foot strikes only) is not compared: its detected events
+    are in ``match.unreferenced``, not counted as extra, so its precision is null and ``"all"`` is unaffected.
 
     Returns
     -------
     dict
         ``{kind: {"n_reference", "n_detected", "n_matched", "precision", "recall", "median_abs_error_s",
-        "p95_abs_error_s", "mean_error_s", "detected_kind"}}``; None (JSON null) where undefined (no events).
+        "p95_abs_error_s", "mean_error_s", "detected_kind", "reference_kind"}}``; None (JSON null) where undefined
+        (no events).
     """
     given = {d.kind for d, _ in match.pairs} | {e.kind for e in match.extra} | {e.kind for e in match.outside}
     given = given or set(KINDS)  # a detector that found nothing at all missed everything
+    referenced = {r.kind for _, r in match.pairs} | {e.kind for e in match.missed}
     out: dict[str, dict[str, Any]] = {}
     for kind in (*KINDS, "all"):
         def keep(e: Event, kind: str = kind) -> bool:
@@ -167,6 +179,7 @@ def event_metrics(match: EventMatch) -> dict[str, dict[str, Any]]:
             "p95_abs_error_s": _num(float(np.percentile(np.abs(err), 95))) if err.size else None,
             "mean_error_s": _num(float(np.mean(err))) if err.size else None,
             "detected_kind": detected_kind,
+            "reference_kind": bool(referenced) if kind == "all" else kind in referenced,
         }
     return out
 
