@@ -668,13 +668,18 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
         return []
     n = min(n_used, len(seconds), len(labels)) if labels else min(n_used, len(seconds))
     origin = _fusionlab_event_origin(params, 60.0 * np.asarray(minutes, dtype=float) + np.asarray(seconds, dtype=float))
+    # the file's own labels (or, Motion Analysis style, its contexts) tell what an ambiguous "FC" means
+    peers = [x.strip() for x in labels[:n]] + [x.strip() for x in contexts[:n]]
     out = []
+    ambiguous: set[str] = set()
     for i in range(n):
         label = labels[i].strip() if i < len(labels) else ""
         context = contexts[i].strip() if i < len(contexts) else ""
         if not label:  # Motion Analysis files put "LHS"/"RTO" in EVENT:CONTEXTS and leave the label empty
             label, context = context or "event", ""
-        kind, side = normalise_event(label, context)
+        kind, side = normalise_event(label, context, peers=peers)
+        if kind == "fc":
+            ambiguous.add(label)
         # C3D stores event times as float32: take the shortest decimal that float32 denotes (2.732, not
         # 2.7320001125), which is the time the lab's software wrote
         t = 60.0 * float(repr(np.float32(minutes[i]))) + float(repr(np.float32(seconds[i])))
@@ -685,6 +690,10 @@ def _events(params: dict[str, Any], p: Path, clock_id: str) -> list[Event]:
             source, detector, sd = origin[i]
         out.append(Event(time_s=float(t), kind=kind, side=side, source=source, sd_s=sd,
                          label=f"{context} {label}".strip(), clock=clock_id, detector=detector))
+    if ambiguous:
+        warnings.warn(f"{p.name}: event label(s) {', '.join(sorted(ambiguous))} may mean final contact (with IC "
+                      "strikes) or foot contact (with FO/TO foot offs); the file has neither or both, so they are "
+                      "kept as events of kind 'fc', not gait events", FusionlabWarning, stacklevel=3)
     return out
 
 

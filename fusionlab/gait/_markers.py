@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings as _pywarnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -25,7 +26,7 @@ from scipy import signal as sps
 
 from fusionlab.gait.base import BaseGaitDetector, GaitResult, Stride, Value
 from fusionlab.model import Event, Stream
-from fusionlab.sync._signals import _smooth, _up_axis
+from fusionlab.sync._signals import _smooth, _up_axis, ambiguous_side, sided_stem
 import itertools
 
 if TYPE_CHECKING:
@@ -33,16 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = ["GaitFootVelocity", "GaitZeni"]
 
-# normalised marker-name stems (lower case, subject prefix, separators and the side letter removed)
+# normalised marker-name stems (lower case, subject prefix, separators and the side word removed; the side may be
+# written before or after the stem, see `fusionlab.sync._signals.side_readings`): Plug-in Gait (LHEE), Motion
+# Analysis (L.TO), CAST / IOR (L_FCC, L_FM1, L_FM5, L_FAL, L_IAS, L_IPS), OpenSim-like (L.Heel, L.ASIS),
+# Qualisys sports set (LHeelBack, LToeTip, LForefoot5, LAnkleOut)
 FOOT_ROLES: dict[str, tuple[str, ...]] = {
-    "heel": ("hee", "heel", "fcc", "cal", "hl"),
-    "toe": ("toe", "to", "tt", "mt2", "fm2", "fm1", "mt1", "mth2"),
-    "ankle": ("ank", "mal", "lmal", "ankle", "lm"),
-    "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5"),
+    "heel": ("hee", "heel", "fcc", "cal", "hl", "heelback"),
+    "toe": ("toe", "to", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2"),
+    "ankle": ("ank", "mal", "lmal", "ankle", "lm", "fal", "ankleout"),
+    "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5", "forefoot5"),
 }
-SACRUM = ("sacr", "sacrum", "sac", "sacrm", "vsac")
-PSIS = ("psi", "psis")
-ASIS = ("asi", "asis")
+SACRUM = ("sacr", "sacrum", "sac", "sacrm", "vsac", "sacral", "vsacral", "s1")  # unsided
+PSIS = ("psi", "psis", "ips")
+ASIS = ("asi", "asis", "ias")
+_FOOT_STEMS = frozenset(s for stems in FOOT_ROLES.values() for s in stems)
+_PELVIS_STEMS = frozenset(PSIS + ASIS)
+UP_MIN_M = 0.3  # the vertical axis is measured when the pelvis is at least this far above the feet along one axis ...
+UP_MIN_RATIO = 2.5  # ... and this many times further than along either other axis (shared walks: >= 3.2)
 
 MARKER_NOISE_M = 0.001  # SD of a marker coordinate after filtering (typical optical system, 1 mm)
 HEADING_CUTOFF_HZ = 0.8  # the heading is the direction of the body's velocity low-passed below the step frequency
@@ -123,20 +131,19 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.split(":")[-1].lower())
 
 
-def _sided(name: str) -> tuple[str, str] | None:
-    n = _norm(name)
-    for prefix, side in (("left", "left"), ("right", "right"), ("l", "left"), ("r", "right")):
-        if n.startswith(prefix) and len(n) > len(prefix):
-            return side, n[len(prefix):]
-    return None
+def _sided(name: str, stems: frozenset[str] | tuple[str, ...] | None = None) -> tuple[str, str] | None:
+    """``(side, stem)`` of a foot or pelvis marker name (``stems``: the known stems, default every foot and pelvis
+    stem), the side written before or after the stem (``LHEE``, ``L_Heel``, ``LeftHeel``, ``HEE_L``, ``HeelL``);
+    None when no reading names a known stem or the readings disagree on the side."""
+    return sided_stem(name, _FOOT_STEMS | _PELVIS_STEMS if stems is None else stems)
 
 
 def _foot_markers(channels: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Map side -> {"heel"|"toe"|"ankle"|"mt5": channel} (generalises `fusionlab.sync._signals.find_foot_markers`
-    with ankle markers and Motion Analysis names such as ``L.TO``)."""
+    with ankle markers and Motion Analysis names such as ``L.TO``). The first channel of each role counts."""
     out: dict[str, dict[str, str]] = {}
     for ch in channels:
-        hit = _sided(ch)
+        hit = _sided(ch, _FOOT_STEMS)
         if hit is None:
             continue
         side, stem = hit
@@ -149,9 +156,52 @@ def _foot_markers(channels: tuple[str, ...]) -> dict[str, dict[str, str]]:
 def _pelvis_candidates(channels: tuple[str, ...]) -> list[list[str]]:
     """Sacrum, PSIS pair, ASIS pair: each a candidate definition of the pelvis point (Zeni use the sacrum)."""
     sac = [ch for ch in channels if _norm(ch) in SACRUM][:1]
-    psis = [ch for ch in channels if (h := _sided(ch)) is not None and h[1] in PSIS]
-    asis = [ch for ch in channels if (h := _sided(ch)) is not None and h[1] in ASIS]
+    psis = [ch for ch in channels if _sided(ch, PSIS) is not None]
+    asis = [ch for ch in channels if _sided(ch, ASIS) is not None]
     return [c for c in (sac, psis[:2] if len(psis) >= 2 else [], asis[:2] if len(asis) >= 2 else []) if c]
+
+
+def _looked_for(what: str) -> str:
+    """The marker names a role is looked for under, for messages."""
+    if what == "pelvis":
+        return (f"a sacrum ({', '.join(s.upper() for s in SACRUM)}) or a left/right pair of PSIS "
+                f"({', '.join(s.upper() for s in PSIS)}) or ASIS ({', '.join(s.upper() for s in ASIS)}) markers")
+    return "; ".join(f"{role} {'/'.join(s.upper() for s in stems)}" for role, stems in FOOT_ROLES.items()) + (
+        ", each with the side before or after it (LHEE, L_Heel, LeftHeel, HEE_L, HeelL; an optional subject "
+        "prefix 'Name:')")
+
+
+def _naming_warnings(channels: tuple[str, ...]) -> list[str]:
+    """Markers whose name reads as a foot or pelvis marker of both sides: not used, and said so."""
+    amb = [ch for ch in channels if ambiguous_side(ch, _FOOT_STEMS | _PELVIS_STEMS)]
+    if not amb:
+        return []
+    return [f"marker name(s) {', '.join(amb)} read as both a left and a right marker: not used (rename them "
+            "with the side as one word, e.g. L_Heel / Heel_L)"]
+
+
+def _measured_up_axis(m: Stream) -> tuple[int, float] | None:
+    """The lab axis along which the pelvis stands highest above the feet (median over the samples of the pelvis
+    point minus the mean of the foot markers): ``(axis, height_m)`` when that is at least ``UP_MIN_M`` and
+    ``UP_MIN_RATIO`` times the offset along either other axis, else None (no pelvis or foot markers, or unclear)."""
+    feet = [ch for roles in _foot_markers(m.channels).values() for ch in roles.values()]
+    cands = _pelvis_candidates(m.channels)
+    if not feet or not cands:
+        return None
+    with np.errstate(invalid="ignore"), _pywarnings.catch_warnings():
+        _pywarnings.simplefilter("ignore", RuntimeWarning)  # all-NaN samples
+        foot = np.nanmean([_marker(m, ch) for ch in feet], axis=0)
+        pelvis = np.nanmean([_marker(m, ch) for c in cands for ch in c], axis=0)
+        d = pelvis - foot
+        d = d[np.isfinite(d).all(axis=1)]
+    if len(d) < 3:
+        return None
+    med = np.median(d, axis=0)
+    k = int(np.argmax(np.abs(med)))
+    others = np.delete(np.abs(med), k)
+    if med[k] < UP_MIN_M or med[k] < UP_MIN_RATIO * float(others.max()):
+        return None
+    return k, float(med[k])
 
 
 def _marker(m: Stream, channel: str) -> NDArray[np.float64]:
@@ -163,7 +213,33 @@ def _marker(m: Stream, channel: str) -> NDArray[np.float64]:
 
 
 def _up_axis_of(stream: Stream) -> int:
-    return _up_axis(stream)
+    return _up_axis_decision(stream)[0]
+
+
+def _up_axis_decision(stream: Stream) -> tuple[int, str | None]:
+    """The lab's vertical axis and, when it is not simply the declared one, a note saying why.
+
+    The file's declaration (C3D ``POINT:Y_SCREEN``, see `fusionlab.sync._signals._up_axis`; z when absent) is
+    checked against the markers (`_measured_up_axis`: the pelvis stands 0.7-1.0 m above the feet along the vertical
+    on every shared walk, never more than 0.22 m along a horizontal axis). Where the markers tell, they decide: a
+    Y-up lab that does not declare it, or a file rotated without updating ``POINT:Y_SCREEN``, would otherwise be
+    analysed with a horizontal axis as height. Where they cannot tell, the declaration (or z) is kept.
+    """
+    axes = stream.meta.get("lab_axes") or {}
+    declared_text = str(axes.get("y_screen", "")).strip().upper()
+    declared = _up_axis(stream) if declared_text[-1:] in ("X", "Y", "Z") else None
+    measured = _measured_up_axis(stream)
+    if measured is None:
+        return (2 if declared is None else declared), None
+    k, height = measured
+    if declared is None:
+        note = None if k == 2 else (f"vertical axis: {'xyz'[k]} (the pelvis is {height:.2f} m above the feet along "
+                                    f"it; the file declares none, z would have been assumed)")
+        return k, note
+    if declared != k:
+        return k, (f"vertical axis: {'xyz'[k]}, not the {'xyz'[declared]} that POINT:Y_SCREEN "
+                   f"({declared_text}) declares: the pelvis is {height:.2f} m above the feet along {'xyz'[k]}")
+    return k, None
 
 
 @dataclass
@@ -190,9 +266,9 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
         return None
     t = m.times()
     rate = float(m.rate_hz or 1.0 / np.median(np.diff(t)))
-    up = _up_axis_of(m)
+    up, up_note = _up_axis_decision(m)
     horiz = [a for a in range(3) if a != up]
-    warnings: list[str] = []
+    warnings: list[str] = _naming_warnings(m.channels) + ([up_note] if up_note else [])
     raw_feet = {side: {role: _marker(m, ch) for role, ch in roles.items()} for side, roles in feet_ch.items()}
     feet = {side: {role: _smooth(p, rate, cutoff_hz) for role, p in roles.items()} for side, roles in raw_feet.items()}
     cands = _pelvis_candidates(m.channels)
@@ -506,7 +582,18 @@ class _MarkerDetector(BaseGaitDetector):
         self.results_ = []
         for name in reader.find_streams(modality="markers"):
             m = reader.read_stream(name)
-            if m.data.ndim != 3 or not _foot_markers(m.channels):
+            if m.data.ndim != 3:
+                continue
+            if not _foot_markers(m.channels):
+                # nothing to detect on, and said so with the names looked for (a marker set named in a convention
+                # fusionlab does not know must not pass silently as "no events")
+                res = GaitResult(source=self.source, detector=self.detector_id, streams=(m.name,), clock=m.clock,
+                                 meta={"foot_markers": {}, "pelvis_markers": []})
+                res.warnings.append(f"no foot markers identified among the {len(m.channels)} markers "
+                                    f"({', '.join(m.channels[:12])}{', ...' if len(m.channels) > 12 else ''}): no "
+                                    f"event. Looked for {_looked_for('feet')}")
+                res.warnings += _naming_warnings(m.channels)
+                self.results_.append(res)
                 continue
             res = self._detect_stream(m)
             if res is not None:
@@ -990,7 +1077,7 @@ class GaitZeni(_MarkerDetector):
             res.events = []
             res.strides = []
             res.warnings.append("no pelvis markers (sacrum, PSIS or ASIS): the Zeni method cannot run; use "
-                                "GaitFootVelocity")
+                                f"GaitFootVelocity. Looked for {_looked_for('pelvis')}")
         return res
 
     def _signals(self, walk: _Walk, side: str, res: GaitResult) -> list[tuple[str, NDArray[np.float64] | None,

@@ -69,17 +69,29 @@ _KIND_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def normalise_event(label: str, context: str = "") -> tuple[str, str]:
+_FC = re.compile(r"^[lr]?fc$")  # "FC": final contact (paired with "IC") or foot contact (paired with "FO"/"TO")
+_IC_PEER = re.compile(r"^[lr]?ic$|initial[ _-]*contact")
+_OFF_PEER = re.compile(r"^[lr]?(to|fo)$|(foot|toe)[ _-]*off")
+
+
+def normalise_event(label: str, context: str = "", *, peers: tuple[str, ...] | list[str] = ()) -> tuple[str, str]:
     """Map a source's event label and context to ``(kind, side)``.
 
     Handles Vicon style (label ``"Foot Strike"`` with context ``"Left"``), Motion Analysis style (``"LHS"``,
-    ``"RTO"`` with no context), and ``"Left Foot Strike"`` in one label.
+    ``"RTO"`` with no context), ``"Left Foot Strike"`` in one label, ``"Heel Strike"``/``"Toe Off"``,
+    ``"Initial Contact"``/``"Final Contact"``, ``"Foot Contact"``, and ``"IC"``/``"FC"``.
+
+    ``"FC"`` means final contact (a foot off) where the same source labels its strikes ``"IC"``, but foot contact
+    (a strike) where it labels its foot offs ``"FO"``/``"TO"``: ``peers`` (the other labels of the source) decide.
+    Without such a peer (or with both) it stays the unknown kind ``"fc"``, never a guess.
 
     Examples
     --------
     >>> normalise_event("Foot Strike", "Left")
     ('foot_strike', 'left')
     >>> normalise_event("RTO")
+    ('foot_off', 'right')
+    >>> normalise_event("FC", "Right", peers=["IC", "FC"])
     ('foot_off', 'right')
     """
     text = label.strip()
@@ -94,8 +106,15 @@ def normalise_event(label: str, context: str = "") -> tuple[str, str]:
         m = re.match(r"^(left|right)[ _-]+(.*)$", low)
         if m:
             side, low = m.group(1), m.group(2)
-        elif re.match(r"^[lr](hs|fs|ic|to|fo|tc)$", low):
+        elif re.match(r"^[lr](hs|fs|ic|to|fo|tc|fc)$", low):
             side = "left" if low[0] == "l" else "right"
+    if _FC.match(low.strip()):
+        peer = [p.strip().lower() for p in peers]
+        ic = any(_IC_PEER.search(p) for p in peer)
+        off = any(_OFF_PEER.search(p) for p in peer)
+        if ic != off:
+            return ("foot_off" if ic else "foot_strike"), side
+        return "fc", side
     for pattern, kind in _KIND_PATTERNS:
         if re.search(pattern, low):
             return kind, side

@@ -35,8 +35,8 @@ from fusionlab.sync.base import Signal
 __all__ = ["FOOT_MARKERS", "PELVIS_MARKERS", "find_pelvis_markers", "forceplate_signals", "imu_signals",
            "marker_signals", "signals_of", "video_signals"]
 
-PELVIS_MARKERS = ("asi", "asis", "psi", "psis")  # side-prefixed (LASI, RPSIS, ...)
-SACRUM_MARKERS = ("sacr", "sacrum", "sac", "sacrm")  # unsided
+PELVIS_MARKERS = ("asi", "asis", "psi", "psis", "ias", "ips")  # sided (LASI, RPSIS, L_IAS, PSIS_R, ...)
+SACRUM_MARKERS = ("sacr", "sacrum", "sac", "sacrm", "sacral", "vsacral", "s1")  # unsided
 BACK_PLACEMENTS = ("lower_back", "pelvis", "sacrum", "lumbar")
 FULL_SUPPORT_FRACTION = 0.95  # plates carry the subject in at least this fraction of samples: treadmill/walkway
 SUPPORT_THRESHOLD_N = 20.0
@@ -44,29 +44,84 @@ PELVIS_CUTOFF_HZ = 6.0  # pelvis positions are differentiated twice: smoother th
 
 # normalised marker-name stems (lowercase, subject prefix and separators removed, side letter removed)
 FOOT_MARKERS = {
-    "heel": ("hee", "heel", "fcc", "cal", "hl"),
-    "toe": ("toe", "tt", "mt2", "fm2", "fm1", "mt1", "mth2"),
-    "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5"),
+    "heel": ("hee", "heel", "fcc", "cal", "hl", "heelback"),
+    "toe": ("toe", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2"),
+    "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5", "forefoot5"),
 }
+SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right"}
 
 
 def _norm_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.split(":")[-1].lower())
 
 
-def _side_of(name: str) -> tuple[str, str] | None:
+def _name_tokens(name: str) -> list[str]:
+    """Lower-case words of a marker name without its subject prefix, split at separators, at a change from lower to
+    upper case and at digits: ``"Pat01:LToeTip"`` -> ``["l", "toe", "tip"]``, ``"HEE_L"`` -> ``["hee", "l"]``."""
+    base = name.split(":")[-1]
+    return [t.lower() for t in re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+", base)]
+
+
+def side_readings(name: str) -> list[tuple[str, str]]:
+    """Every reading of a marker name as ``(side, stem)``, most explicit first: the side as a separate first or last
+    word (``"L_Heel"``, ``"L.Heel"``, ``"LeftHeel"``, ``"Heel_L"``, ``"HEE_L"``, ``"HeelL"``), then glued to the
+    front of the normalised name (``"LHEE"``, ``"lhee"``), or to its back when it does not begin with a side
+    letter (``"heell"``). The stem is the rest, normalised (lower case, no separators)."""
+    toks = _name_tokens(name)
     n = _norm_name(name)
-    for prefix, side in (("left", "left"), ("right", "right"), ("l", "left"), ("r", "right")):
-        if n.startswith(prefix) and len(n) > len(prefix):
-            return side, n[len(prefix):]
-    return None
+    out: list[tuple[str, str]] = []
+    if len(toks) > 1 and toks[0] in SIDE_WORDS:
+        out.append((SIDE_WORDS[toks[0]], "".join(toks[1:])))
+    if len(toks) > 1 and toks[-1] in SIDE_WORDS:
+        out.append((SIDE_WORDS[toks[-1]], "".join(toks[:-1])))
+    glued_front = False
+    for word in ("left", "right", "l", "r"):
+        if n.startswith(word) and len(n) > len(word):
+            out.append((SIDE_WORDS[word], n[len(word):]))
+            glued_front = True
+            break
+    for word in ("left", "right", "l", "r"):  # "heell", only for a name that does not begin with a side letter
+        if not glued_front and n.endswith(word) and len(n) > len(word):  # ("LMALL" is L + MALL, not LMAL + L)
+            out.append((SIDE_WORDS[word], n[:-len(word)]))
+            break
+    return out
+
+
+def sided_stem(name: str, stems: frozenset[str] | set[str] | tuple[str, ...]) -> tuple[str, str] | None:
+    """``(side, stem)`` of a marker name whose stem is one of ``stems``, or None: no reading names a known stem, the
+    whole name is itself an unsided stem (``"Heel"`` is not a left ``"hee"``), or readings disagree on the side
+    (see `ambiguous_side`)."""
+    hits = _known_readings(name, stems)
+    if not hits or len({side for side, _ in hits}) > 1:
+        return None
+    return hits[0]
+
+
+def _known_readings(name: str, stems: frozenset[str] | set[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """The readings of `side_readings` whose stem is known; the glued ones only when the whole name is not itself an
+    unsided stem (``"Heel"``, ``"sacr"``), the ones with the side as a separate word always (``"HEE_L"``)."""
+    toks = _name_tokens(name)
+    explicit = len(toks) > 1 and (toks[0] in SIDE_WORDS or toks[-1] in SIDE_WORDS)
+    n_explicit = (toks[0] in SIDE_WORDS) + (toks[-1] in SIDE_WORDS) if explicit else 0
+    readings = side_readings(name)
+    if _norm_name(name) in stems:
+        readings = readings[:n_explicit]
+    return [(side, stem) for side, stem in readings if stem in stems]
+
+
+def ambiguous_side(name: str, stems: frozenset[str] | set[str] | tuple[str, ...]) -> bool:
+    """Whether ``name`` reads as a known stem on both sides (``"LTOER"``): such a marker is not used."""
+    return len({side for side, _ in _known_readings(name, stems)}) > 1
+
+
+_FOOT_STEMS = frozenset(s for stems in FOOT_MARKERS.values() for s in stems)
 
 
 def find_foot_markers(channels: tuple[str, ...]) -> dict[str, dict[str, str]]:
     """Map side -> {"heel"|"toe"|"mt5": channel name} for the foot markers found among ``channels``."""
     out: dict[str, dict[str, str]] = {}
     for ch in channels:
-        hit = _side_of(ch)
+        hit = sided_stem(ch, _FOOT_STEMS)
         if hit is None:
             continue
         side, stem = hit
@@ -78,7 +133,7 @@ def find_foot_markers(channels: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 def find_pelvis_markers(channels: tuple[str, ...]) -> list[str]:
     """The pelvis markers among ``channels``: both ASIS and both PSIS when present, else the sacrum marker."""
-    sided = [ch for ch in channels if (hit := _side_of(ch)) is not None and hit[1] in PELVIS_MARKERS]
+    sided = [ch for ch in channels if sided_stem(ch, PELVIS_MARKERS) is not None]
     if len(sided) >= 2:
         return sided
     return [ch for ch in channels if _norm_name(ch) in SACRUM_MARKERS][:1]
