@@ -532,6 +532,11 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
         warn_list.append("FORCE_PLATFORM declares plates but the file holds no analog samples (ANALOG:RATE 0); "
                          "force platforms not read")
     else:
+        unit_notes = [n for pf in platforms for n in pf.get("unit_notes", ())]
+        if unit_notes:  # moment / COP channel units not taken from their ANALOG:UNITS, or not checkable
+            warnings.warn(f"{p.name}: force-plate channel units: " + "; ".join(unit_notes), FusionlabWarning,
+                          stacklevel=2)
+            warn_list.extend(unit_notes)
         poly = _pvalue(params, "FORCE_PLATFORM", "FPCOPPOLY", None)
         streams.extend(_forceplate_streams(platforms, prefix, analog_rate, t0, clock_id, base_meta,
                                            None if poly is None else np.asarray(poly, dtype=float)))
@@ -625,6 +630,13 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
             np.multiply(pf[key], factor, out=data[:, j])
             pf[key] = data[:, j]
         force, cop, tz = data[:, 0], data[:, 2], data[:, 3]
+        # the lab's up direction from the plate's geometry: the C3D plate z axis (c0-c1) x (c0-c3) points down into
+        # the plate, whatever POINT:Y_SCREEN says (Qualisys files declare "-Z" with z up); the vertical force of a
+        # loaded plate is positive along it
+        cor = pf["corners"]
+        z_plate = np.cross(cor[0] - cor[1], cor[0] - cor[3])
+        up = -z_plate / np.linalg.norm(z_plate)
+        up_k = int(np.argmax(np.abs(up)))
         # the centre of pressure (and the free moment computed from it) is undefined on an unloaded plate (division
         # by a near-zero Fz gives inf or noise): below COP_MIN_FORCE_N they are NaN
         unloaded = ~(np.abs(force[:, 2]) >= COP_MIN_FORCE_N)
@@ -642,6 +654,10 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
                   "cal_matrix": pf["cal_matrix"].tolist(), "analog_channels": pf["channels"],
                   "computed_by": "fusionlab.adapters._forceplate_math (ezc3d's equations, vectorised)",
                   "cop_min_force_n": COP_MIN_FORCE_N, **extra,
+                  "up_from_corners": up.tolist(), "vertical_axis": ("+" if up[up_k] > 0 else "-") + "xyz"[up_k],
+                  # how the moment (type 1: COP) channels' units were decided (see _forceplate_math)
+                  "channel_unit_rule": pf.get("unit_rule", "position"),
+                  "moment_channel_scale": pf.get("moment_scale", 1.0), "cop_channel_scale": pf.get("cop_scale", 1.0),
                   "note": "force is the ground reaction force on the subject (vertical component positive during "
                           "stance) in lab axes; moment about the plate's surface centre, lab axes; cop (NaN when "
                           "the plate is unloaded) and free_moment (Tz) as in the C3D force-plate equations"}))

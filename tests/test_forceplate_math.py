@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import ezc3d
 import numpy as np
@@ -48,3 +49,25 @@ def test_equal_to_ezc3d_extraction(rel: str) -> None:
             fin = np.isfinite(a)
             scale = max(1.0, float(np.abs(a[fin]).max())) if fin.any() else 1.0
             np.testing.assert_allclose(b[fin], a[fin], rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("moments", ["Nmm", "Nm"])
+def test_metres_copy_equals_ezc3d_on_the_original(moments: str, tmp_path: Path) -> None:
+    """Points in m, moments in N·mm or N·m: our SI outputs equal ezc3d's on the mm original (ezc3d itself reads the
+    "Nmm" copy's moments as N·m, 1000x too large, as it never reads ANALOG:UNITS)."""
+    from tests.test_forceplate_units import write_in_metres
+
+    src = shared_path("btkdata/PiG_Motion-FlatFoot-Full.c3d")
+    dst = tmp_path / "m.c3d"
+    write_in_metres(src, dst, moments)
+    ref = ezc3d.c3d(str(src), extract_forceplat_data=True)
+    c = ezc3d.c3d(str(dst))
+    ours = compute_platforms(c["parameters"], c["data"]["analogs"][0])
+    si = {"force": 1.0, "moment": 1e-3, "cop": 1e-3, "free_moment": 1e-3}  # the original: N, N·mm, mm
+    for theirs, mine in zip(ref["data"]["platform"], ours, strict=True):
+        assert mine["unit_moment"] == "Nm" and mine["unit_rule"] == "declared" and not mine["unit_notes"]
+        for k_ref, k_ours in KEYS:
+            a = np.asarray(theirs[k_ref]).T * si[k_ours]
+            fin = np.isfinite(a) & (np.abs(np.asarray(theirs["force"]).T[:, [2]]) > 20)  # loaded: COP defined
+            scale = float(np.abs(a[fin]).max())
+            np.testing.assert_allclose(mine[k_ours][fin], a[fin], rtol=0, atol=1e-6 * scale)
