@@ -27,14 +27,14 @@ Model (for Plug-in-Gait-like marker sets: ASIS, PSIS or sacrum, thigh, knee, tib
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal as sps
 
 from fusionlab.exceptions import ValidationError
+from fusionlab.gait._markers import ASIS, PSIS, SACRUM, _foot_markers, _norm, _up_axis_of
 from fusionlab.model import Stream
+from fusionlab.sync._signals import sided_stem
 
 __all__ = ["ANGLE_CHANNELS", "find_leg_markers", "joint_centres", "sagittal_angles", "segment_angle",
            "segment_frames"]
@@ -44,30 +44,35 @@ ANGLE_CHANNELS: tuple[str, ...] = (
     "right_hip_flexion", "right_knee_flexion", "right_ankle_dorsiflexion",
 )
 
-_ROLES = {
-    "asi": ("asi", "asis"), "psi": ("psi", "psis"), "thi": ("thi",), "kne": ("kne", "knee"), "tib": ("tib",),
-    "ank": ("ank",), "hee": ("hee", "heel"), "toe": ("toe",),
+# the marker-naming rule is the gait detectors' (`fusionlab.sync._signals.sided_stem`: the side before or after the
+# stem, LHEE / L_Heel / LeftHeel / HEE_L / Heel_L / Pat01:LHEE; CAST/IOR and Qualisys stems): feet from
+# `fusionlab.gait._markers._foot_markers`, pelvis from its ASIS / PSIS / SACRUM stems; the leg markers the gait
+# detectors do not use, with the same side rule. The knee and ankle are the lateral markers (PiG KNE / ANK, CAST FLE /
+# FAL, Qualisys KneeOut / AnkleOut).
+_LEG_ROLES: dict[str, tuple[str, ...]] = {
+    "asi": ASIS, "psi": PSIS, "thi": ("thi", "thigh"), "kne": ("kne", "knee", "fle", "kneeout"),
+    "tib": ("tib", "tibia"),
 }
-_SACRUM = ("sacr", "sacrum")
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.split(":")[-1].lower())
+_FOOT_KEYS = {"heel": "hee", "toe": "toe", "ankle": "ank"}
 
 
 def find_leg_markers(channels: tuple[str, ...]) -> dict[str, str]:
-    """Map ``"<side><role>"`` (``"lasi"``, ``"rkne"``, ``"sacr"``, ...) to the channel name."""
+    """Map ``"<side><role>"`` (``"lasi"``, ``"rkne"``, ``"sacr"``, ...) to the channel name; the first channel of
+    each role counts. Roles: ``asi``, ``psi``, ``thi``, ``kne``, ``tib``, ``ank``, ``hee``, ``toe`` of each side and
+    the unsided ``sacr``."""
     out: dict[str, str] = {}
     for ch in channels:
-        n = _norm(ch)
-        if n in _SACRUM:
+        if _norm(ch) in SACRUM:
             out.setdefault("sacr", ch)
             continue
-        if n[:1] not in ("l", "r"):
-            continue
-        for role, stems in _ROLES.items():
-            if n[1:] in stems:
-                out.setdefault(n[0] + role, ch)
+        for role, stems in _LEG_ROLES.items():
+            hit = sided_stem(ch, stems)
+            if hit is not None:
+                out.setdefault(hit[0][0] + role, ch)
+    for side, roles in _foot_markers(channels).items():
+        for role, ch in roles.items():
+            if role in _FOOT_KEYS:
+                out[side[0] + _FOOT_KEYS[role]] = ch
     return out
 
 
@@ -76,9 +81,10 @@ def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _up_axis(markers: Stream) -> int:
-    axes = markers.meta.get("lab_axes") or {}
-    y_screen = str(axes.get("y_screen", "")).strip().upper()
-    return "XYZ".index(y_screen[-1]) if y_screen[-1:] in ("X", "Y", "Z") else 2
+    """The lab's vertical axis by the gait detectors' rule (`fusionlab.gait._markers._up_axis_decision`: the
+    markers decide where the pelvis stands clearly above the feet, else ``POINT:Y_SCREEN``, else z). The sagittal
+    angles do not need it (their axes are the pelvis')."""
+    return _up_axis_of(markers)
 
 
 def joint_centres(markers: Stream) -> dict[str, NDArray[np.float64]]:

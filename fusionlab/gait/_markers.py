@@ -26,7 +26,7 @@ from scipy import signal as sps
 
 from fusionlab.gait.base import BaseGaitDetector, GaitResult, Stride, Value
 from fusionlab.model import Event, Stream
-from fusionlab.sync._signals import _smooth, _up_axis, ambiguous_side, sided_stem
+from fusionlab.sync._signals import _declared_up_axis, _smooth, ambiguous_side, sided_stem
 import itertools
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _up_axis_of(stream: Stream) -> int:
 def _up_axis_decision(stream: Stream) -> tuple[int, str | None]:
     """The lab's vertical axis and, when it is not simply the declared one, a note saying why.
 
-    The file's declaration (C3D ``POINT:Y_SCREEN``, see `fusionlab.sync._signals._up_axis`; z when absent) is
+    The file's declaration (C3D ``POINT:Y_SCREEN``, `fusionlab.sync._signals._declared_up_axis`; z when absent) is
     checked against the markers (`_measured_up_axis`: the pelvis stands 0.7-1.0 m above the feet along the vertical
     on every shared walk, never more than 0.22 m along a horizontal axis). Where the markers tell, they decide: a
     Y-up lab that does not declare it, or a file rotated without updating ``POINT:Y_SCREEN``, would otherwise be
@@ -227,7 +227,7 @@ def _up_axis_decision(stream: Stream) -> tuple[int, str | None]:
     """
     axes = stream.meta.get("lab_axes") or {}
     declared_text = str(axes.get("y_screen", "")).strip().upper()
-    declared = _up_axis(stream) if declared_text[-1:] in ("X", "Y", "Z") else None
+    declared = _declared_up_axis(stream) if declared_text[-1:] in ("X", "Y", "Z") else None
     measured = _measured_up_axis(stream)
     if measured is None:
         return (2 if declared is None else declared), None

@@ -201,7 +201,16 @@ def imu_signals(stream: Stream) -> list[Signal]:
 
 
 def _up_axis(stream: Stream) -> int:
-    """Index of the lab's vertical axis.
+    """Index of the lab's vertical axis by the shared rule (`fusionlab.gait._markers._up_axis_decision`): the
+    markers decide where the pelvis stands clearly above the feet, else the declaration (`_declared_up_axis`), else z.
+    """
+    from fusionlab.gait._markers import _up_axis_of  # at call time: fusionlab.gait imports this module
+
+    return _up_axis_of(stream)
+
+
+def _declared_up_axis(stream: Stream) -> int:
+    """Index of the lab's vertical axis as the file declares it.
 
     From the C3D ``POINT:Y_SCREEN`` parameter when the adapter kept it (``"+Z"`` means z is up; Vicon, Qualisys and
     Motion Analysis set it), else z, the convention of nearly every gait lab (and of the gaitmap recordings).
