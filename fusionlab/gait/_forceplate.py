@@ -29,8 +29,8 @@ COP_OUTSIDE_MAX_FRACTION = 0.05  # a few stray COP samples at the plate edge do 
 OTHER_FOOT_MIN_S = 0.06  # the other foot must stand on the plate this long to make the contact unclean
 
 
-def _vertical_force(plate: Stream, up: int, threshold_n: float, *, sign_only: bool = False) -> Any:
-    """The plate's vertical force along axis ``up``, positive under load (or only its sign with ``sign_only``).
+def _vertical_sign(plate: Stream, up: int, threshold_n: float) -> float:
+    """+1, or -1 when the plate's force along axis ``up`` is negative under load.
 
     Sign conventions differ between writers (the force on the plate or the reaction on the subject; a lab whose
     vertical axis points down): a body-weight load is the largest excursion from the unloaded level, so when that
@@ -39,13 +39,12 @@ def _vertical_force(plate: Stream, up: int, threshold_n: float, *, sign_only: bo
     """
     fz = np.asarray(plate.channel("force")[:, up], dtype=float)
     finite = fz[np.isfinite(fz)]
-    sign = 1.0
     if finite.size:
         base = float(np.median(finite))
         low_ex, high_ex = base - float(finite.min()), float(finite.max()) - base
         if low_ex > 3.0 * high_ex and low_ex > 10.0 * threshold_n:
-            sign = -1.0
-    return sign if sign_only else sign * fz
+            return -1.0
+    return 1.0
 
 
 class GaitForcePlate(BaseGaitDetector):
@@ -121,9 +120,10 @@ class GaitForcePlate(BaseGaitDetector):
         up = _up_axis_of(markers) if markers is not None else 2
         # 1. contacts of every plate (hysteresis on Fz)
         contacts: list[dict[str, Any]] = []
+        signs = {p.name: _vertical_sign(p, up, self.threshold_n) for p in plates}
         for p in plates:
-            contacts += self._contacts(p, up)
-        flipped = [p.name for p in plates if _vertical_force(p, up, self.threshold_n, sign_only=True) < 0]
+            contacts += self._contacts(p, up, signs[p.name])
+        flipped = [name for name, sign in signs.items() if sign < 0]
         if flipped:
             res.warnings.append(f"{', '.join(flipped)}: the vertical force is negative under load (the file "
                                 "stores the force on the plate, or its vertical axis points down); its sign was "
@@ -168,8 +168,8 @@ class GaitForcePlate(BaseGaitDetector):
         res.meta["threshold_n"] = self.threshold_n
         return res
 
-    def _contacts(self, plate: Stream, up: int) -> list[dict[str, Any]]:
-        fz = _vertical_force(plate, up, self.threshold_n)
+    def _contacts(self, plate: Stream, up: int, sign: float = 1.0) -> list[dict[str, Any]]:
+        fz = sign * np.asarray(plate.channel("force")[:, up], dtype=float)
         t = plate.times()
         rate = float(plate.rate_hz or 1.0 / np.median(np.diff(t)))
         dt = 1.0 / rate
