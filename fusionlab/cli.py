@@ -70,6 +70,12 @@ def _ingest_wording(msg: str, output: str, path: str | None = None) -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from fusionlab.ingest import ingest
 
+    for flag, value in (("--stride-events", args.stride_events), ("--stride-borders", args.stride_borders)):
+        if value is not None and len(args.sources) > 1:
+            _err(f"{flag} belongs to one recording: ingest that IMU file on its own "
+                 f"({len(args.sources)} sources given)")
+            return 2
+
     bar = _progress_bar(len(args.sources))
 
     def progress(name: str) -> None:
@@ -82,7 +88,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                         timeout_s=args.timeout_s, on_error="skip" if args.skip_bad else "raise", progress=progress,
                         reader_options={"placement": args.placement, "rate_hz": args.rate_hz,
                                         "subject_height_m": args.subject_height_m, "calibration": args.calibration,
-                                        "camera": args.camera, "person": _person(args.person)})
+                                        "camera": args.camera, "person": _person(args.person),
+                                        "stride_events": args.stride_events, "stride_borders": args.stride_borders})
     except FusionlabError as e:
         bar.close()
         _err(_ingest_wording(str(e), args.output, getattr(e, "path", None)))
@@ -874,6 +881,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--person", metavar="X,Y|X0,Y0,X1,Y1",
                    help="video: the person to track, by a point or a box in pixels of the first frame in which "
                         "anyone is found (default: the person who walks furthest across the image)")
+    p.add_argument("--stride-events", metavar="CSV",
+                   help="gaitmap IMU CSV (one source): its mocap stride-event file (stride_events_*.csv), stored as "
+                        "reference events for `validate --reference reference`")
+    p.add_argument("--stride-borders", metavar="CSV",
+                   help="gaitmap IMU CSV (one source): its mocap IC-to-IC stride-border file, stored as reference "
+                        "foot strikes for `validate --reference reference`")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the session summary")
     p.set_defaults(func=cmd_ingest)
 

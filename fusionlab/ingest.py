@@ -43,6 +43,9 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
 
 
+_INTERNAL_OPTIONS = ("session_path", "prefix")  # set by `ingest` itself, not by the caller
+
+
 def accepted_options(reader: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
     """The options (among ``prefix``, ``placement``, ``rate_hz``, ``subject_height_m``, ...) that a reader accepts.
 
@@ -69,10 +72,12 @@ def _child_read(path: str, staging: str, result_file: str, options: dict[str, An
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             reader = getattr(importlib.import_module(module), function)
-            session = reader(path, **accepted_options(reader, options))
+            used = accepted_options(reader, options)
+            session = reader(path, **used)
             save_session(session, staging)
         result["warnings"] = sorted({str(w.message) for w in caught})
         result["adapter"] = adapter
+        result["options_used"] = sorted(used)
     except FusionlabError as e:
         result.update(error=str(e), kind=type(e).__name__)
         code = 3
@@ -198,6 +203,8 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
                                         if session_path.parent.exists() else None))
     try:
         staged: list[Path] = []
+        options_used: set[str] = set()
+        readers_seen: set[str] = set()
         for k, src in enumerate(sources):
             path = Path(src)
             if progress is not None:
@@ -217,7 +224,9 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         reader = find_adapter(path).load()
-                        save_session(reader(path, **accepted_options(reader, options)), staging)
+                        used = accepted_options(reader, options)
+                        save_session(reader(path, **used), staging)
+                        result = {"options_used": sorted(used)}
                     report.warnings.extend(str(w.message) for w in caught)
             except FileFormatError as e:
                 if on_error == "skip":
@@ -233,6 +242,13 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
                 raise
             staged.append(staging)
             report.sources.append(str(path))
+            options_used.update(result.get("options_used", ()))
+            readers_seen.add(path.name)
+        given = {k for k, v in options.items() if v is not None and k not in _INTERNAL_OPTIONS}
+        if readers_seen and given - options_used:
+            report.warnings.append(
+                "reader option(s) " + ", ".join(sorted(given - options_used)) + " not used: no file read in this "
+                "call takes them (" + ", ".join(sorted(readers_seen)) + ")")
         if not staged and not (subject or session_date or metadata):
             return report
         with transaction(session_path, create=True) as f:

@@ -252,3 +252,26 @@ def test_isolated_reader_after_mediapipe_ran_in_this_process(tmp_path: Path) -> 
     with open_session(tmp_path / "v.h5") as s:
         pose = s.read_stream(s.find_streams(modality="video_pose")[0])
     np.testing.assert_array_equal(pose.data, in_process.streams[0].data)
+
+
+def test_cli_gaitmap_stride_borders_then_validate(tmp_path: Path) -> None:
+    """A held-out gaitmap walk with its mocap stride borders, from the command line only: ingest with
+    --stride-borders, then `validate --reference reference --json` scores the foot IMU against them. An option that
+    no reader of the call takes is reported, and a per-recording reference file refuses several sources."""
+    g = "imu/gaitmap/"
+    imu, borders = shared_path(g + "imu_sample_ic_stride.csv"), shared_path(g + "stride_borders_sample_ic_stride.csv")
+    session = tmp_path / "walk.h5"
+    r = _cli("ingest", str(imu), "--rate-hz", "102.4", "--stride-borders", str(borders), "-o", str(session), "-q")
+    assert r.returncode == 0, r.stderr
+    r = _cli("validate", str(session), "--reference", "reference", "--json")
+    assert r.returncode == 0, r.stderr
+    (comp,) = [c for c in json.loads(r.stdout)["comparisons"] if c["detector"].startswith("footimu")]
+    strike = comp["events"]["foot_strike"]
+    assert strike["n_reference"] == 22 and strike["recall"] >= 0.9 and strike["precision"] >= 0.9
+    r = _cli("ingest", str(imu), str(shared_path(g + "imu_sample.csv")), "--stride-borders", str(borders),
+             "-o", str(tmp_path / "two.h5"))
+    assert r.returncode == 2 and "--stride-borders" in r.stderr and not (tmp_path / "two.h5").exists()
+    r = _cli("ingest", str(SAMPLE_DATA / "qualisys_walking.c3d"), "--rate-hz", "100", "-o", str(tmp_path / "c.h5"),
+             "-q")
+    assert r.returncode == 0, r.stderr
+    assert "rate_hz not used" in r.stderr and "qualisys_walking.c3d" in r.stderr
