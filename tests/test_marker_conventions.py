@@ -39,6 +39,8 @@ FAMILIES = {  # role -> template; {S} = L/R, {Side} = Left/Right
     "Left_Heel": {"heel": "{Side}_Heel", "toe": "{Side}_Toe", "ankle": "{Side}_Ankle", "asis": "{Side}_ASIS",
                   "psis": "{Side}_PSIS"},
     "qualisys": {"heel": "{S}Heel", "toe": "{S}ToeTip", "ankle": "{S}AnkleOut", "asis": "{S}ASI", "psis": "{S}PSI"},
+    "calcaneus": {"heel": "{S}_Calc", "toe": "{S}_Hallux", "ankle": "{S}_Ankle", "asis": "{S}_ASIS",
+                  "psis": "{S}_PSIS"},
     "cast_ior": {"heel": "{S}_FCC", "toe": "{S}_FM1", "ankle": "{S}_FAL", "asis": "{S}_IAS", "psis": "{S}_IPS"},
     "subject_prefix": {r: "Pat01:{S}" + k for k, r in PIG_ROLES.items()},
     "lower_case": {r: "{s}" + k.lower() for k, r in PIG_ROLES.items()},
@@ -101,7 +103,8 @@ def test_sacrum_names(name: str) -> None:
     ("HEE_L", ("left", "hee")), ("Heel_R", ("right", "heel")), ("HeelL", ("left", "heel")),
     ("L.Heel", ("left", "heel")), ("LeftHeel", ("left", "heel")), ("Right_Heel", ("right", "heel")),
     ("Pat01:RHEE", ("right", "hee")), ("lhee", ("left", "hee")), ("L_FCC", ("left", "fcc")),
-    ("LToeTip", ("left", "toetip")), ("R.TO", ("right", "to")),
+    ("LToeTip", ("left", "toetip")), ("R.TO", ("right", "to")), ("RCalc", ("right", "calc")),
+    ("L_Calcaneus", ("left", "calcaneus")), ("LHLX", ("left", "hlx")),
     ("Heel", None),  # an unsided name is not a left "hee"
     ("LMALL", None),  # L + MALL (not a known stem), not LMAL + L
     ("RKNE", None), ("PELL", None), ("LTOL", None),

@@ -44,8 +44,8 @@ PELVIS_CUTOFF_HZ = 6.0  # pelvis positions are differentiated twice: smoother th
 
 # normalised marker-name stems (lowercase, subject prefix and separators removed, side letter removed)
 FOOT_MARKERS = {
-    "heel": ("hee", "heel", "fcc", "cal", "hl", "heelback"),
-    "toe": ("toe", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2"),
+    "heel": ("hee", "heel", "fcc", "cal", "calc", "calcaneus", "hl", "heelback"),
+    "toe": ("toe", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2", "hallux", "hlx"),
     "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5", "forefoot5"),
 }
 SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right"}
