@@ -639,7 +639,7 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
         up_k = int(np.argmax(np.abs(up)))
         # the centre of pressure (and the free moment computed from it) is undefined on an unloaded plate (division
         # by a near-zero Fz gives inf or noise): below COP_MIN_FORCE_N they are NaN
-        unloaded = ~(np.abs(force[:, 2]) >= COP_MIN_FORCE_N)
+        unloaded = ~(np.abs(force[:, up_k]) >= COP_MIN_FORCE_N)  # the vertical force (lab axis up_k)
         cop[unloaded] = np.nan
         tz[unloaded] = np.nan
         cop[~np.isfinite(cop)] = np.nan

@@ -11,7 +11,8 @@ a Vicon 120 Hz walk with a sacrum marker and no heel marker) are rewritten with 
   words, subject prefix, lower case, CAST/IOR, OpenSim-like, Qualisys-like, other sacrum names);
 - axes (``axes:*``): Y vertical (every point and the force-plate corners rotated; ``FORCE_PLATFORM:ORIGIN`` is in
   the plate's own axes and does not change), with ``POINT:Y_SCREEN`` "+Y", absent, or left at the original "+Z";
-  walking along the other horizontal axis; walking the other way (both rotations about the vertical);
+  walking along the other horizontal axis; walking the other way (both rotations about the vertical); the lab's z
+  axis pointing down (``z_down``: 180 deg about x, ``POINT:Y_SCREEN`` "-Z");
 - units (``units:m``): points in metres (``POINT:UNITS`` "m"; plate corners and origin, which are in
   ``POINT:UNITS``, scaled too);
 - rate (``rate:N``): markers resampled to N Hz (cubic spline through each gap-free run, on the frames
@@ -192,6 +193,7 @@ def _rotate(c: Any, rot: np.ndarray) -> None:
 Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])  # (x, y, z) -> (x, z, -y): old up (z) becomes +y
 SIDEWAYS = np.array([[0, -1.0, 0], [1.0, 0, 0], [0, 0, 1.0]])  # 90 deg about z: walking along x -> along y
 REVERSE = np.diag([-1.0, -1.0, 1.0])  # 180 deg about z
+DOWN = np.diag([1.0, -1.0, -1.0])  # 180 deg about x: the lab's z axis points down
 
 
 def axes(c: Any, variant: str) -> None:
@@ -208,6 +210,9 @@ def axes(c: Any, variant: str) -> None:
         _rotate(c, SIDEWAYS)
     elif variant == "reverse":
         _rotate(c, REVERSE)
+    elif variant == "z_down":
+        _rotate(c, DOWN)
+        _set(c, "POINT", "Y_SCREEN", ["-Z"])
     else:
         raise ValueError(variant)
 
@@ -299,7 +304,8 @@ def resample(src: Path, dst: Path, rate_hz: float) -> None:
 def variants() -> list[str]:
     out = ["original", "identity"]
     out += [f"name:{f}" for f in (*RENAMES, "subject_prefix", "lower_case")]
-    out += ["axes:y_up", "axes:y_up_undeclared", "axes:y_up_stale", "axes:sideways", "axes:reverse", "units:m"]
+    out += ["axes:y_up", "axes:y_up_undeclared", "axes:y_up_stale", "axes:sideways", "axes:reverse", "axes:z_down",
+            "units:m"]
     out += [f"rate:{r:g}" for r in RATES_HZ]
     out += [f"events:{s}" for s in EVENT_STYLES]
     return out

@@ -459,3 +459,33 @@ def test_unsynchronised_video_is_not_fused(tmp_path) -> None:
     pos = next(s for s in res.signals if s.name == "foot_position_left")
     assert pos.frame == "imu_world:left_foot" and "sim.pose2d" not in pos.inputs
     assert any("sim.pose2d" in w and "fusionlab sync" in w for w in res.warnings), res.warnings
+
+
+@pytest.mark.shared_data
+def test_lab_with_downward_vertical_gives_the_same_foot(tmp_path) -> None:
+    """A foot IMU simulated from a real walk, fused with its markers; the same markers in a lab whose z axis points
+    down (turned 180 deg about x: the pelvis markers show it) give the same fused foot, in that lab's own axes."""
+    import dataclasses
+    import warnings
+
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.simulate import simulate_session, true_clocks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = read_c3d(shared_path("btkdata/PiG_Motion-FlatFoot-Full.c3d"), prefix="")
+    sim = true_clocks(simulate_session(src, imus=("left_foot",), video=False, include_markers=True,
+                                       include_truth=False, seed=0))
+    turned = [dataclasses.replace(s, data=np.asarray(s.data, dtype=float) * [1.0, -1.0, -1.0])
+              if s.modality == "markers" else s for s in sim.streams]
+    out = {}
+    for name, session in (("up", sim), ("down", dataclasses.replace(sim, streams=turned))):
+        save_session(session, tmp_path / f"{name}.h5")
+        with open_session(tmp_path / f"{name}.h5") as r:
+            res = fuse_foot(r, side="left")
+        out[name] = {s.name: s for s in res.signals}
+    up, down = out["up"]["foot_position_left"], out["down"]["foot_position_left"]
+    assert np.isfinite(up.mean).all() and up.mean.shape == down.mean.shape
+    np.testing.assert_allclose(down.mean, up.mean * [1.0, -1.0, -1.0], atol=1e-6)  # the down lab's axes
+    np.testing.assert_allclose(down.sd(), up.sd(), rtol=1e-6)
+    np.testing.assert_allclose(out["down"]["stride_left"].mean, out["up"]["stride_left"].mean, atol=1e-6)

@@ -105,13 +105,13 @@ def test_renamed_walk_gives_the_same_angles(original: tuple[Stream, np.ndarray],
     _same_angles(ref, sagittal_angles(m).data)
 
 
-@pytest.mark.parametrize("frame", ["y_up", "y_up_stale", "y_up_undeclared"])
+@pytest.mark.parametrize("frame", ["y_up", "y_up_stale", "y_up_undeclared", "z_down"])
 def test_y_up_walk_gives_the_same_angles(original: tuple[Stream, np.ndarray], tmp_path: Path, frame: str) -> None:
     _, ref = original
     dst = tmp_path / f"{frame}.c3d"
     _write_variant(shared_path(WALK), dst, "pig", frame)
     m = _read(dst)
-    assert _up_axis(m) == 1
+    assert _up_axis(m) == (2 if frame == "z_down" else 1)  # z_down: z, pointing down (180 deg about x)
     _same_angles(ref, sagittal_angles(m).data)
 
 

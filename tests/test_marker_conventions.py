@@ -16,11 +16,13 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline
 
+from benchmarks.c3d_conventions import axes
 from fusionlab.adapters.c3d import read_c3d
-from fusionlab.gait._markers import GaitZeni, _foot_markers, _pelvis_candidates, _sided
+from fusionlab.gait._forceplate import GaitForcePlate
+from fusionlab.gait._markers import GaitFootVelocity, GaitZeni, _foot_markers, _pelvis_candidates, _sided
 from fusionlab.model import ClockEntry, Session, Stream, normalise_event
 from fusionlab.persist import open_session, save_session
-from fusionlab.sync._signals import find_foot_markers, find_pelvis_markers
+from fusionlab.sync._signals import find_foot_markers, find_pelvis_markers, marker_signals
 from tests.conftest import shared_path
 
 WALK = "btkdata/PiG_Motion-FlatFoot-Full.c3d"
@@ -156,6 +158,44 @@ def test_y_up_files_give_the_same_zeni_events(walk: tuple, tmp_path: Path, edit:
     assert res is not None and res.meta["up_axis"] == "y"
     assert any("vertical axis: y" in w for w in res.warnings) == (edit != "y_up")
     same(zeni(r), base, 1e-9)
+
+
+def test_lab_with_downward_vertical_gives_the_same_events(tmp_path: Path) -> None:
+    """A lab whose z axis points down (the walk turned 180 deg about x, markers and plate corners, POINT:Y_SCREEN
+    "-Z"): the markers show the pelvis 0.8 m below the feet along +z, and heights are measured along -z. Zeni,
+    foot-velocity and force-plate events and the synchronisation's marker signals are those of the original."""
+    sessions = {}
+    for name in ("original", "z_down"):
+        c = ezc3d.c3d(str(shared_path(WALK)))
+        if name == "z_down":
+            axes(c, "z_down")
+        c.write(str(tmp_path / f"{name}.c3d"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            save_session(read_c3d(tmp_path / f"{name}.c3d"), tmp_path / f"{name}.h5")
+        with open_session(tmp_path / f"{name}.h5") as r:
+            m = r.read_stream(r.find_streams(modality="markers")[0])
+            evs = {type(d).__name__: [(e.kind, e.side, e.time_s) for res in d.detect(r).results_ for e in res.events]
+                   for d in (GaitZeni(), GaitFootVelocity(), GaitForcePlate())}
+            sessions[name] = (m, evs, GaitZeni()._detect_stream(m))
+    (m0, ev0, _), (m1, ev1, res1) = sessions["original"], sessions["z_down"]
+    assert np.nanmax(np.abs(m1.data[..., 2] + m0.data[..., 2])) < 1e-3  # really turned: z negated (float32 mm)
+    assert res1.meta["up_axis"] == "-z" and any("points down" in w for w in res1.warnings)
+    for det, e0 in ev0.items():
+        assert len(e0) >= 3, det
+        same(ev1[det], e0, 1e-9) if det != "GaitForcePlate" else same_plate(ev1[det], e0)
+    s0 = {s.quantity: s for s in marker_signals(m0)}
+    s1 = {s.quantity: s for s in marker_signals(m1)}
+    assert set(s0) == set(s1) and any(n.startswith("heel_vertical_velocity") for n in s0)
+    for n, sig in s0.items():
+        np.testing.assert_allclose(s1[n].y, sig.y, atol=1e-5, equal_nan=True, err_msg=n)
+
+
+def same_plate(a: list[tuple[str, str, float]], b: list[tuple[str, str, float]]) -> None:
+    """Force-plate events: the same contacts, to float32 rounding of the rotated plate corners."""
+    assert len(a) == len(b)
+    for (ka, sa, ta), (kb, sb, tb) in zip(a, b, strict=True):
+        assert (ka, sa) == (kb, sb) and abs(ta - tb) <= 1e-6
 
 
 def test_metres_give_the_same_zeni_events(walk: tuple, tmp_path: Path) -> None:

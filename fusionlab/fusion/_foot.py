@@ -440,7 +440,7 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
               calibrate: bool, result: FusionResult, inputs: list[str], details: dict[str, dict[str, Any]]) -> None:
     from fusionlab.fusion._kalman import kalman_smooth
     from fusionlab.fusion._noise import estimate_noise
-    from fusionlab.sync._signals import _up_axis
+    from fusionlab.sync._signals import _vertical
 
     rate = float(imu.rate_hz)  # type: ignore[arg-type]
     acc_all = np.asarray(imu.channel("acc"), dtype=np.float64)
@@ -473,10 +473,12 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     marker_names: list[str] = []
     m_sd0: list[float] = []
     z_m = np.zeros((0, n, 3))
-    up = 2
+    up, flip = 2, None
     if found is not None:
         mstream, roles = found
-        up = _up_axis(mstream)
+        up, up_sign = _vertical(mstream)
+        if up_sign < 0:  # the lab's vertical axis points down: fuse in the lab turned 180 deg about a horizontal axis
+            flip = [up, (up + 1) % 3]
         tm = reader.to_session_time(mstream)
         keep = np.ones(tm.size, dtype=bool)
         for a, b in withhold:
@@ -486,6 +488,8 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
             if role in roles:
                 x = np.array(mstream.channel(roles[role]), dtype=np.float64)
                 x[~keep] = np.nan
+                if flip is not None:
+                    x[:, flip] = -x[:, flip]
                 g = _marker_on_grid(tg, tm, x)
                 if np.isfinite(g[:, 0]).sum() >= 20:
                     cols.append(g)
@@ -757,10 +761,14 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
     # markers and video: the fusion ran in the lab rotated about up (image x on axis h0); back to the lab (the
     # channels are independent, so the variances rotate with the squared entries)
     mean_out, var_out = mean @ T, var_p @ (T ** 2)
+    imu_alone_lab = imu_alone @ T
+    if flip is not None:  # back to the lab's own axes (the turn is its own inverse; variances unchanged)
+        mean_out[:, flip] = -mean_out[:, flip]
+        imu_alone_lab[:, flip] = -imu_alone_lab[:, flip]
     pos = FusedSignal(name=f"foot_position_{side}", times=tg, mean=mean_out, var=var_out, channels=("x", "y", "z"),
                       units=("m", "m", "m"), frame=frame,
                       inputs=tuple(inputs[-(1 + has_markers + (n_v > 0)):]), noise=noise, meta=meta)
-    details[side] = {"imu_alone": imu_alone @ T, "fit": fit, "levers": levers, "marker_names": marker_names,
+    details[side] = {"imu_alone": imu_alone_lab, "fit": fit, "levers": levers, "marker_names": marker_names,
                      "video_levers": v_levers}
 
     # 5. strides between consecutive mid-stances

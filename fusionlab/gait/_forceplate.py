@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionlab.gait._markers import _foot_markers, _marker, _up_axis_of
+from fusionlab.gait._markers import _foot_markers, _marker, _vertical_of
 from fusionlab.gait.base import BaseGaitDetector, GaitResult
 from fusionlab.model import Event, Stream
 
@@ -29,15 +29,30 @@ COP_OUTSIDE_MAX_FRACTION = 0.05  # a few stray COP samples at the plate edge do 
 OTHER_FOOT_MIN_S = 0.06  # the other foot must stand on the plate this long to make the contact unclean
 
 
-def _vertical_sign(plate: Stream, up: int, threshold_n: float) -> float:
-    """+1, or -1 when the plate's force along axis ``up`` is negative under load.
+def _lab_vertical(plates: list[Stream], markers: Stream | None) -> tuple[int, float]:
+    """``(axis, sign)`` of the lab's upward vertical: from the markers when they show it (`_vertical_of`), else
+    from the plates' corners (the adapter's ``vertical_axis``, e.g. ``"+z"``; the C3D plate z axis points down into
+    the plate), else +z."""
+    if markers is not None:
+        return _vertical_of(markers)
+    declared = {str(p.meta.get("vertical_axis", "")) for p in plates} - {""}
+    if len(declared) == 1:
+        text = declared.pop()
+        if len(text) == 2 and text[0] in "+-" and text[1] in "xyz":
+            return "xyz".index(text[1]), (1.0 if text[0] == "+" else -1.0)
+    return 2, 1.0
 
-    Sign conventions differ between writers (the force on the plate or the reaction on the subject; a lab whose
-    vertical axis points down): a body-weight load is the largest excursion from the unloaded level, so when that
-    excursion is negative, more than 3 x the largest positive one and more than 10 x the contact threshold (200 N;
-    sample03-nz has a -100 N transient next to a 39 N partial contact on one plate) the force is reversed.
+
+def _vertical_sign(plate: Stream, up: int, threshold_n: float, up_sign: float = 1.0) -> float:
+    """+1, or -1 when the plate's upward force (``up_sign`` x the force along axis ``up``) is negative under load.
+
+    Sign conventions differ between writers (the force on the plate or the reaction on the subject): a body-weight
+    load is the largest excursion from the unloaded level, so when that excursion is negative, more than 3 x the
+    largest positive one and more than 10 x the contact threshold (200 N; sample03-nz has a -100 N transient next
+    to a 39 N partial contact on one plate) the force is reversed. (A lab whose vertical axis points down is
+    handled by ``up_sign``: on a treadmill the plate is never unloaded, so the excursion test cannot tell.)
     """
-    fz = np.asarray(plate.channel("force")[:, up], dtype=float)
+    fz = up_sign * np.asarray(plate.channel("force")[:, up], dtype=float)
     finite = fz[np.isfinite(fz)]
     if finite.size:
         base = float(np.median(finite))
@@ -117,16 +132,16 @@ class GaitForcePlate(BaseGaitDetector):
     def _detect_clock(self, clock: str, plates: list[Stream], markers: Stream | None) -> GaitResult:
         res = GaitResult(source=self.source, detector=self.detector_id,
                          streams=tuple(p.name for p in plates) + ((markers.name,) if markers else ()), clock=clock)
-        up = _up_axis_of(markers) if markers is not None else 2
+        up, up_sign = _lab_vertical(plates, markers)
         # 1. contacts of every plate (hysteresis on Fz)
         contacts: list[dict[str, Any]] = []
-        signs = {p.name: _vertical_sign(p, up, self.threshold_n) for p in plates}
+        signs = {p.name: _vertical_sign(p, up, self.threshold_n, up_sign) for p in plates}
         for p in plates:
-            contacts += self._contacts(p, up, signs[p.name])
+            contacts += self._contacts(p, up, signs[p.name] * up_sign)
         flipped = [name for name, sign in signs.items() if sign < 0]
         if flipped:
             res.warnings.append(f"{', '.join(flipped)}: the vertical force is negative under load (the file "
-                                "stores the force on the plate, or its vertical axis points down); its sign was "
+                                "stores the force on the plate, not the reaction on the subject); its sign was "
                                 "reversed for the contact threshold")
             res.meta["vertical_force_reversed"] = flipped
         if not contacts:
@@ -143,7 +158,7 @@ class GaitForcePlate(BaseGaitDetector):
             res.warnings.append("no foot markers on this clock: the side of each contact is unknown ('general')")
         for c in contacts:
             if markers is not None:
-                self._assign_side(c, markers, up)
+                self._assign_side(c, markers, up, up_sign)
             else:
                 c["side"], c["side_method"] = "general", "unknown"
         # 4. events
@@ -236,7 +251,7 @@ class GaitForcePlate(BaseGaitDetector):
             out.append(c)
         return out
 
-    def _assign_side(self, c: dict[str, Any], markers: Stream, up: int) -> None:
+    def _assign_side(self, c: dict[str, Any], markers: Stream, up: int, up_sign: float = 1.0) -> None:
         plate: Stream = c["_plate"]
         feet = _foot_markers(markers.channels)
         horiz = [a for a in range(3) if a != up]
@@ -258,12 +273,12 @@ class GaitForcePlate(BaseGaitDetector):
             pos = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
             d = np.linalg.norm(pos[sel][:, horiz] - cop_m, axis=1)
             dist[side] = float(np.nanmedian(d)) if np.isfinite(d).any() else math.inf
-            z = pos[:, up]
+            z = up_sign * pos[:, up]  # height
             stand = np.nanpercentile(z, 5) if np.isfinite(z).any() else np.nan
             corners = np.asarray(plate.meta.get("corners_m") or [], dtype=float)
             if corners.shape == (4, 3):
                 inside = _inside(pos[sel][:, horiz], corners[:, horiz], margin_m=0.0)
-                low[side] = inside & (pos[sel][:, up] < stand + FOOT_ON_PLATE_HEIGHT_M)
+                low[side] = inside & (z[sel] < stand + FOOT_ON_PLATE_HEIGHT_M)
         c["cop_distance_m"] = {k: (round(v, 4) if math.isfinite(v) else None) for k, v in dist.items()}
         if not dist or not any(math.isfinite(v) for v in dist.values()):
             c["side"], c["side_method"] = "general", "unknown"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 import warnings as _pywarnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -181,9 +181,10 @@ def _naming_warnings(channels: tuple[str, ...]) -> list[str]:
 
 
 def _measured_up_axis(m: Stream) -> tuple[int, float] | None:
-    """The lab axis along which the pelvis stands highest above the feet (median over the samples of the pelvis
-    point minus the mean of the foot markers): ``(axis, height_m)`` when that is at least ``UP_MIN_M`` and
-    ``UP_MIN_RATIO`` times the offset along either other axis, else None (no pelvis or foot markers, or unclear)."""
+    """The lab axis along which the pelvis stands furthest from the feet (median over the samples of the pelvis
+    point minus the mean of the foot markers): ``(axis, height_m)`` when that offset is at least ``UP_MIN_M`` and
+    ``UP_MIN_RATIO`` times the offset along either other axis, else None (no pelvis or foot markers, or unclear).
+    A negative height: the pelvis is below the feet along that axis, i.e. the lab's vertical points down it."""
     feet = [ch for roles in _foot_markers(m.channels).values() for ch in roles.values()]
     cands = _pelvis_candidates(m.channels)
     if not feet or not cands:
@@ -199,7 +200,7 @@ def _measured_up_axis(m: Stream) -> tuple[int, float] | None:
     med = np.median(d, axis=0)
     k = int(np.argmax(np.abs(med)))
     others = np.delete(np.abs(med), k)
-    if med[k] < UP_MIN_M or med[k] < UP_MIN_RATIO * float(others.max()):
+    if abs(med[k]) < UP_MIN_M or abs(med[k]) < UP_MIN_RATIO * float(others.max()):
         return None
     return k, float(med[k])
 
@@ -213,33 +214,54 @@ def _marker(m: Stream, channel: str) -> NDArray[np.float64]:
 
 
 def _up_axis_of(stream: Stream) -> int:
-    return _up_axis_decision(stream)[0]
+    """Index of the lab's vertical axis (`_vertical_decision`; it may point down, see `_vertical_of`)."""
+    return _vertical_decision(stream)[0]
 
 
-def _up_axis_decision(stream: Stream) -> tuple[int, str | None]:
-    """The lab's vertical axis and, when it is not simply the declared one, a note saying why.
+def _vertical_of(stream: Stream) -> tuple[int, float]:
+    """``(axis, sign)`` of the lab's vertical: height = ``sign * position[:, axis]`` (`_vertical_decision`)."""
+    k, sign, _ = _vertical_decision(stream)
+    return k, sign
+
+
+def _vertical_decision(stream: Stream) -> tuple[int, float, str | None]:
+    """The lab's vertical axis, its sign (+1 up, -1 when the axis points down) and, when it is not simply the
+    declared one, a note saying why.
 
     The file's declaration (C3D ``POINT:Y_SCREEN``, `fusionlab.sync._signals._declared_up_axis`; z when absent) is
     checked against the markers (`_measured_up_axis`: the pelvis stands 0.7-1.0 m above the feet along the vertical
     on every shared walk, never more than 0.22 m along a horizontal axis). Where the markers tell, they decide: a
     Y-up lab that does not declare it, or a file rotated without updating ``POINT:Y_SCREEN``, would otherwise be
-    analysed with a horizontal axis as height. Where they cannot tell, the declaration (or z) is kept.
+    analysed with a horizontal axis as height; a lab whose vertical axis points down (the pelvis below the feet
+    along it) would be analysed upside down. Where they cannot tell, the declaration (or z) is kept, pointing up:
+    the sign of ``POINT:Y_SCREEN`` is not trusted (ezc3d's Qualisys test files declare "-Z" for z-up data).
     """
     axes = stream.meta.get("lab_axes") or {}
     declared_text = str(axes.get("y_screen", "")).strip().upper()
     declared = _declared_up_axis(stream) if declared_text[-1:] in ("X", "Y", "Z") else None
     measured = _measured_up_axis(stream)
     if measured is None:
-        return (2 if declared is None else declared), None
+        return (2 if declared is None else declared), 1.0, None
     k, height = measured
+    if height < 0:
+        return k, -1.0, (f"vertical axis: -{'xyz'[k]} (the pelvis is {-height:.2f} m below the feet along +{'xyz'[k]}: "
+                         f"the lab's {'xyz'[k]} axis points down); heights are measured along -{'xyz'[k]}")
     if declared is None:
         note = None if k == 2 else (f"vertical axis: {'xyz'[k]} (the pelvis is {height:.2f} m above the feet along "
                                     f"it; the file declares none, z would have been assumed)")
-        return k, note
+        return k, 1.0, note
     if declared != k:
-        return k, (f"vertical axis: {'xyz'[k]}, not the {'xyz'[declared]} that POINT:Y_SCREEN "
-                   f"({declared_text}) declares: the pelvis is {height:.2f} m above the feet along {'xyz'[k]}")
-    return k, None
+        return k, 1.0, (f"vertical axis: {'xyz'[k]}, not the {'xyz'[declared]} that POINT:Y_SCREEN "
+                        f"({declared_text}) declares: the pelvis is {height:.2f} m above the feet along {'xyz'[k]}")
+    return k, 1.0, None
+
+
+def _with_vertical_up(m: Stream, up: int) -> Stream:
+    """A copy of a marker stream whose vertical axis ``up`` pointed down, with that coordinate negated (a mirror
+    image: the detectors use no cross product, their horizontal results and lab vectors are unchanged)."""
+    data = np.array(m.data, dtype=np.float64, copy=True)
+    data[..., up] = -data[..., up]
+    return replace(m, data=data)
 
 
 @dataclass
@@ -266,7 +288,9 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
         return None
     t = m.times()
     rate = float(m.rate_hz or 1.0 / np.median(np.diff(t)))
-    up, up_note = _up_axis_decision(m)
+    up, up_sign, up_note = _vertical_decision(m)
+    if up_sign < 0:
+        m = _with_vertical_up(m, up)
     horiz = [a for a in range(3) if a != up]
     warnings: list[str] = _naming_warnings(m.channels) + ([up_note] if up_note else [])
     raw_feet = {side: {role: _marker(m, ch) for role, ch in roles.items()} for side, roles in feet_ch.items()}
@@ -303,8 +327,8 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
     extent = np.ptp(slow[finite], axis=0) if finite.sum() > 2 else np.zeros(2)
     within = bool(finite.sum() > 2 and np.hypot(*extent) < TREADMILL_MAX_RANGE_M)
     treadmill: bool | None = _belt_seen(feet, horiz, rate) if within else False
-    meta: dict[str, Any] = {"pelvis_markers": pelvis_names, "foot_markers": feet_ch, "up_axis": "xyz"[up],
-                            "treadmill": treadmill, **meta_extra}
+    meta: dict[str, Any] = {"pelvis_markers": pelvis_names, "foot_markers": feet_ch,
+                            "up_axis": ("-" if up_sign < 0 else "") + "xyz"[up], "treadmill": treadmill, **meta_extra}
     n = len(t)
     if treadmill is None:
         warnings.append("the body stays within 1 m but the feet neither stand still nor move with a belt: treadmill "

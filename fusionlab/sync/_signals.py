@@ -200,13 +200,13 @@ def imu_signals(stream: Stream) -> list[Signal]:
     return out
 
 
-def _up_axis(stream: Stream) -> int:
-    """Index of the lab's vertical axis by the shared rule (`fusionlab.gait._markers._up_axis_decision`): the
-    markers decide where the pelvis stands clearly above the feet, else the declaration (`_declared_up_axis`), else z.
-    """
-    from fusionlab.gait._markers import _up_axis_of  # at call time: fusionlab.gait imports this module
+def _vertical(stream: Stream) -> tuple[int, float]:
+    """``(axis, sign)`` of the lab's vertical by the shared rule (`fusionlab.gait._markers._vertical_decision`):
+    the markers decide where the pelvis stands clearly above (or, axis pointing down, below) the feet, else the
+    declaration (`_declared_up_axis`), else z; height = ``sign * position[:, axis]``."""
+    from fusionlab.gait._markers import _vertical_of  # at call time: fusionlab.gait imports this module
 
-    return _up_axis_of(stream)
+    return _vertical_of(stream)
 
 
 def _declared_up_axis(stream: Stream) -> int:
@@ -233,10 +233,10 @@ def marker_signals(stream: Stream) -> list[Signal]:
     t = stream.times()
     rate = float(stream.rate_hz) if stream.rate_hz else 1.0 / float(np.median(np.diff(t)))
     out: list[Signal] = []
-    up = _up_axis(stream)
+    up, sign = _vertical(stream)
     out += _leg_segment_speeds(stream, t)
     if pelvis:
-        z = np.mean([stream.channel(ch)[:, up] for ch in pelvis], axis=0)  # NaN where any marker is missing
+        z = sign * np.mean([stream.channel(ch)[:, up] for ch in pelvis], axis=0)  # NaN where any marker is missing
         zs = _smooth(z, rate, PELVIS_CUTOFF_HZ)
         acc = np.gradient(np.gradient(zs, t), t)
         out.append(Signal(t, acc, "body_vertical_acceleration", f"{stream.name}:{'+'.join(pelvis)}"))
@@ -247,7 +247,7 @@ def marker_signals(stream: Stream) -> list[Signal]:
             names = "+".join(roles[r] for r in ("toe", "heel", "mt5") if r in roles)
             out.append(Signal(tm, speed, f"angular_speed:{side}_foot", f"{stream.name}:{names}"))
         if "heel" in roles:
-            z = _smooth(stream.channel(roles["heel"])[:, up], rate)
+            z = sign * _smooth(stream.channel(roles["heel"])[:, up], rate)
             v = np.gradient(z, t)
             out.append(Signal(t, v, f"heel_vertical_velocity:{side}", f"{stream.name}:{roles['heel']}"))
     return out
