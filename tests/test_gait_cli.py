@@ -327,3 +327,15 @@ def test_validate_lists_sessions_where_a_detector_gave_no_event(c3d_session: Pat
     assert main(["validate", str(c3d_session), str(bare), "--source", "markers"]) == 0
     out = capsys.readouterr().out
     assert "no event in 1 of 2 session(s), counted as missed above" in out and "no_pelvis.h5" in out
+
+
+def test_a_source_with_nothing_to_analyse_says_so(c3d_session: Path) -> None:
+    """``--source imu`` on a C3D session (no IMU stream): no event, and a note naming what the session holds; a
+    source that has streams gives no such note."""
+    notes: list[str] = []
+    assert detect_session(c3d_session, "imu", notes=notes) == []
+    (note,) = [n for n in notes if n.startswith("no stream the imu detectors")]
+    assert "markers" in note and "forceplate" in note
+    notes = []
+    assert detect_session(c3d_session, "markers", notes=notes)
+    assert not any(n.startswith("no stream the") for n in notes)

@@ -124,6 +124,10 @@ def detect_session(session: Any, source: str = "all", *, notes: list[str] | None
                 res.meta.setdefault("parameters", det.get_params())
                 notes.extend(f"{res.source}/{res.detector} {', '.join(res.streams)}: {w}" for w in res.warnings)
                 results.append(res)
+        if source != "all" and not results:
+            present = sorted({str(reader.stream_info(n)["modality"]) for n in reader.find_streams()})
+            notes.append(f"no stream the {source} detectors analyse is in this session (it holds "
+                         f"{', '.join(present) if present else 'no streams'}): no {source} events")
         return results
     finally:
         if own:
