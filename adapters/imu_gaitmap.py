@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ def _check_rate(rate_hz: float) -> float:
 
 
 # ================================================================================================ IMU
-def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_IMU_RATE_HZ,
+def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float | None = None,
                      prefix: str | None = None, placements: Mapping[str, str] | None = None,
                      stride_events: str | os.PathLike[str] | None = None,
                      stride_borders: str | os.PathLike[str] | None = None,
@@ -177,8 +178,9 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
     path
         e.g. gaitmap's ``example_data/imu_sample.csv``.
     rate_hz
-        Sampling rate (Hz). It is not in the file; gaitmap's example data are 204.8 Hz (the default). Other
-        gaitmap-style files (``imu_sample_ic_stride.csv``: 102.4 Hz) need their rate passed here.
+        Sampling rate (Hz). It is not in the file. When not given, 204.8 Hz (``GAITMAP_IMU_RATE_HZ``, gaitmap's
+        example data) is assumed with a warning: a wrong rate scales every time, cadence and stride length (gaitmap's
+        ``imu_sample_ic_stride.csv`` is 102.4 Hz; read at 204.8 Hz it gives a cadence of 204 steps/min).
     prefix
         Stream-name prefix; default: the file stem and a dot (``"imu_sample.left_foot"``).
     placements
@@ -213,9 +215,11 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
         Invalid options, or an unknown placement.
     """
     p = check_path(path)
-    rate = _check_rate(rate_hz)
+    rate_assumed = rate_hz is None
+    rate = _check_rate(GAITMAP_IMU_RATE_HZ if rate_hz is None else rate_hz)
     check_policy("check_units", check_units)
-    options: dict[str, Any] = {"rate_hz": rate, "prefix": prefix, "placements": dict(placements or {}),
+    options: dict[str, Any] = {"rate_hz": rate, "rate_assumed": rate_assumed, "prefix": prefix,
+                               "placements": dict(placements or {}),
                                "stride_events": None if stride_events is None else Path(stride_events).name,
                                "stride_borders": None if stride_borders is None else Path(stride_borders).name,
                                "check_units": check_units}
@@ -257,6 +261,20 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
                                  "own placement with placements=")
 
     values, n_empty = _numeric_rows(p, lines)
+    rate_source = "rate_hz argument (not in the file)"
+    if rate_assumed:
+        idx = values[:, 0]
+        steps = np.diff(idx)
+        if idx.size > 2 and not np.all(idx == np.round(idx)) and np.all(steps > 0):
+            # a time column (s), as in gaitmap's stair files: its median step gives the rate
+            rate = _check_rate(float(1.0 / np.median(steps)))
+            rate_source = "from the file's time column (s)"
+        else:
+            rate_source = "assumed: gaitmap's example data are 204.8 Hz (not in the file)"
+            warnings.warn(f"{p.name}: the sampling rate is not in the file: {rate:g} Hz assumed (gaitmap's example "
+                          "recordings); pass rate_hz (fusionlab ingest --rate-hz) if this recording differs: a wrong "
+                          "rate scales every time, cadence and stride length", stacklevel=2)
+        options["rate_hz"] = rate
     offset, start_s, n_missing, index_kind = _sample_index(p, values[:, 0], "sample", rate)
     n = int(offset[-1]) + 1
     sha, clock_id, prefix = file_identity(p, "gaitmap_imu", prefix)
@@ -277,14 +295,14 @@ def read_gaitmap_imu(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_I
         si = {ch: raw[ch] * to_si(_IMU_UNITS[ch]).factor for ch in raw}
         meta = {**base_meta(p, "gaitmap_imu", sha, options), "placement": place, "sensor_id": sensor,
                 "unit_check": check, "frame_note": GAITMAP_FRAME_NOTE,
-                "rate_source": "rate_hz (not in the file; gaitmap example data are 204.8 Hz)",
+                "rate_source": rate_source,
                 "missing_samples": n_missing}
         streams.append(build_imu_stream(f"{prefix}{place}", si, _IMU_UNITS, placement=place, clock=clock_id,
                                         meta=meta, rate_hz=rate, start_s=start_s))
     metadata = {"format": "gaitmap IMU CSV", "sensors": {s: place_of[s] for s in columns}, "n_rows": len(offset),
                 "first_column": index_kind, "start_s": start_s, "missing_samples": n_missing,
                 "empty_cells": n_empty, "rate_hz": rate,
-                "rate_source": "rate_hz argument (the file has no rate)", "unit_check": checks,
+                "rate_source": rate_source, "unit_check": checks,
                 "clock_note": "separate device clock; gaitmap's mocap_sample.csv of the same trial started at the same "
                               "instant (true offset 0 s) but is on its own clock until synchronised"}
     events: tuple[Event, ...] = ()
@@ -467,7 +485,7 @@ def read_gaitmap_stride_borders(path: str | os.PathLike[str], *, rate_hz: float,
 
 
 # ================================================================================================ mocap
-def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP_MOCAP_RATE_HZ,
+def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float | None = None,
                        prefix: str | None = None, unit: str = "mm") -> Session:
     """Read gaitmap's marker CSV (two header rows: marker names, then ``x,y,z``; first column the frame index).
 
@@ -477,7 +495,7 @@ def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP
         e.g. gaitmap's ``example_data/mocap_sample.csv`` (Vicon foot markers ``L_TOE``, ``L_FCC``, ``L_FM5``,
         ``R_...``).
     rate_hz
-        Frame rate (Hz), not in the file; gaitmap's example data are 100 Hz (the default).
+        Frame rate (Hz), not in the file; when not given, gaitmap's 100 Hz is assumed with a warning.
     prefix
         Stream-name prefix; default: the file stem and a dot (``"mocap_sample.markers"``).
     unit
@@ -496,7 +514,10 @@ def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP
         Header rows not in gaitmap's marker layout, bad numbers or frame indices, unknown unit.
     """
     p = check_path(path)
-    rate = _check_rate(rate_hz)
+    rate = _check_rate(GAITMAP_MOCAP_RATE_HZ if rate_hz is None else rate_hz)
+    if rate_hz is None:
+        warnings.warn(f"{p.name}: the frame rate is not in the file: {rate:g} Hz assumed (gaitmap's example "
+                      "recordings); pass rate_hz (fusionlab ingest --rate-hz) if this recording differs", stacklevel=2)
     try:
         conv = to_si(unit)
     except UnitError:
@@ -523,7 +544,8 @@ def read_gaitmap_mocap(path: str | os.PathLike[str], *, rate_hz: float = GAITMAP
     data[offset] = values[:, 1:].reshape(len(offset), len(labels), 3) * conv.factor
     sha, clock_id, prefix = file_identity(p, "gaitmap_mocap", prefix)
     meta = {**base_meta(p, "gaitmap_mocap", sha, options), "device": "Vicon (gaitmap example data)",
-            "rate_source": "rate_hz (not in the file)", "missing_frames": n_missing, "duplicate_labels": dups}
+            "rate_source": "rate_hz (not in the file)" if rate_hz is not None else "assumed (100 Hz, not in the file)",
+            "missing_frames": n_missing, "duplicate_labels": dups}
     stream = Stream(name=f"{prefix}markers", modality="markers", data=data, channels=labels,
                     units=("m",) * len(labels), orig_units=(unit,) * len(labels), components=XYZ, frame="lab",
                     rate_hz=rate, start_s=start_s, clock=clock_id, meta=meta)

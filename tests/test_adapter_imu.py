@@ -772,3 +772,24 @@ def test_ingest_round_trip(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="looks like g"):
         ingest([bad], session)
     assert read(CSV_SAMPLE).streams[0].n_samples == 3072
+
+
+def test_gaitmap_rate_is_never_silently_assumed() -> None:
+    """gaitmap CSVs do not state their rate: without rate_hz the 204.8 Hz of gaitmap's example data is assumed with
+    a warning naming the file (imu_sample_ic_stride.csv is 102.4 Hz: read at 204.8 Hz it is half as long); a given
+    rate gives no warning; a time column (the stair files) gives the rate itself."""
+    g = "imu/gaitmap/"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assumed = read_gaitmap_imu(shared_path(g + "imu_sample_ic_stride.csv"))
+    assert any("imu_sample_ic_stride.csv" in str(w.message) and "assumed" in str(w.message) for w in caught)
+    assert assumed.streams[0].rate_hz == 204.8 and "assumed" in assumed.streams[0].meta["rate_source"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        given = read_gaitmap_imu(shared_path(g + "imu_sample_ic_stride.csv"), rate_hz=102.4)
+        stairs = read_gaitmap_imu(shared_path(g + "imu_sample_healthy_stair_up.csv"))
+    assert not [w for w in caught if "rate" in str(w.message)]
+    assert given.streams[0].duration_s == pytest.approx(2 * assumed.streams[0].duration_s, rel=1e-3)
+    t = np.loadtxt(shared_path(g + "imu_sample_healthy_stair_up.csv"), delimiter=",", skiprows=2, usecols=0)
+    assert stairs.streams[0].rate_hz == pytest.approx(1.0 / np.median(np.diff(t)), rel=1e-9)
+    assert stairs.streams[0].meta["rate_source"].startswith("from the file's time column")
