@@ -365,6 +365,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(json_safe(report), indent=2, allow_nan=False))
     else:
         _print_validation(report)
+    if not report["comparisons"]:
+        why = sorted({n for s in report["sessions"] for n in s["notes"]
+                      if n.startswith(("choose one", "no reference events"))})
+        _err("nothing was compared" + (": " + "; ".join(why) if why else ""))
+        return EXIT_DATA_ERROR
     return EXIT_OK
 
 
@@ -693,8 +698,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         session = out / "demo_imu_and_mocap.h5"
         session.unlink(missing_ok=True)
-        ingest([mocap, imu], session, subject=f"DEMO-{n_sessions + 1:03d}", session_date="2026-01-15",
-               metadata={"demo": True, "source_recording": f"{mocap.name} + {imu.name}"})
+        # gaitmap's marker CSV does not state its rate (100 Hz, sample_data/imu/README.md); the IMU CSV states its own
+        ingest([mocap], session, subject=f"DEMO-{n_sessions + 1:03d}", session_date="2026-01-15",
+               metadata={"demo": True, "source_recording": f"{mocap.name} + {imu.name}"},
+               reader_options={"rate_hz": 100.0})
+        ingest([imu], session)
         print(f"\n=== {mocap.name} + {imu.name} -> {session}: foot markers and a foot IMU, each on its own clock")
         report = synchronize_session(session)
         for res in report.results:

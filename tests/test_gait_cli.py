@@ -254,9 +254,12 @@ def test_validate_against_one_stored_reference_system(tmp_path: Path) -> None:
     report = validate_sessions([path], "reference/sys:A", results={str(path): [res]})
     fs = report["comparisons"][0]["events"]["foot_strike"]
     assert fs["n_reference"] == 2 and fs["median_abs_error_s"] == pytest.approx(0.01)
+    # both systems pooled would count each contact twice (recall halved): not compared, and the note says why
     report = validate_sessions([path], "reference", results={str(path): [res]})
-    assert report["comparisons"][0]["events"]["foot_strike"]["n_reference"] == 4
-    assert any("choose one" in n for n in report["sessions"][0]["notes"])
+    assert report["comparisons"] == [] and report["sessions"][0]["compared"] == []
+    (note,) = [n for n in report["sessions"][0]["notes"] if "choose one" in n]
+    assert "sys:A" in note and "sys:B" in note and "not compared" in note and "reference/sys:A" in note
+    assert main(["validate", str(path), "--reference", "reference"]) == 1  # nothing compared: an error, not a table
 
 
 def test_every_detector_follows_the_contract(c3d_session: Path) -> None:

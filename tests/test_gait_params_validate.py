@@ -156,16 +156,19 @@ def test_limits_of_agreement_known() -> None:
 
 
 def test_stride_pairing_and_agreement() -> None:
-    ref = [Stride("left", float(i), i + 1.0, "s", {"stride_time_s": Value(1.0 + 0.1 * i)}) for i in range(4)]
-    cmp_ = [Stride("left", i + 0.02, i + 1.0, "s", {"stride_time_s": Value(1.05 + 0.1 * i)}) for i in range(4)]
+    ref = [Stride("left", float(i), i + 1.0, "s", {"stride_time_s": Value(1.0 + 0.1 * i)}) for i in range(5)]
+    cmp_ = [Stride("left", i + 0.02, i + 1.0, "s", {"stride_time_s": Value(1.05 + 0.1 * i)}) for i in range(5)]
     cmp_.append(Stride("right", 0.0, 1.0, "s", {"stride_time_s": Value(1.0)}))
     pairs = match_strides(cmp_, ref, tolerance_s=0.1)
-    assert len(pairs) == 4
+    assert len(pairs) == 5
     a = agreement(pairs)["stride_time_s"]
-    assert a["n"] == 4 and a["bias"] == pytest.approx(0.05)
+    assert a["n"] == 5 and a["bias"] == pytest.approx(0.05)
     assert a["loa_low"] == pytest.approx(0.05) and a["loa_high"] == pytest.approx(0.05)
     # constant offset 0.05 with target variance: ICC(A,1) < 1 (absolute agreement penalises the bias)
     assert 0.5 < a["icc_a1"] < 1.0
+    # below 5 pairs no ICC (noise: a shared walk gave -4.96 from 2 pairs); bias and LoA still reported
+    few = agreement(pairs[:4])["stride_time_s"]
+    assert few["icc_a1"] is None and few["bias"] == pytest.approx(0.05)
 
 
 def test_covered_spans_split_at_long_gaps() -> None:

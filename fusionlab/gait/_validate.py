@@ -195,6 +195,9 @@ def match_strides(strides: Sequence[Stride], reference: Sequence[Stride], *,
     return out
 
 
+ICC_MIN_PAIRS = 5  # fewer paired strides: no ICC reported (see `agreement`)
+
+
 def icc_a1(ratings: ArrayLike) -> float:
     """ICC(2,1): two-way random effects, absolute agreement, single measurement (McGraw & Wong ICC(A,1)).
 
@@ -251,7 +254,8 @@ def agreement(pairs: Sequence[tuple[Stride, Stride]]) -> dict[str, dict[str, Any
     """Per-parameter agreement over paired strides: n, means, bias, 95 % limits of agreement, ICC(2,1).
 
     Only parameters present (finite) in both strides of a pair count; parameters with fewer than 2 pairs are
-    reported with n and null statistics.
+    reported with n and null statistics; the ICC is null below ``ICC_MIN_PAIRS`` pairs (with 2-4 pairs its estimate
+    is noise: -4.96 from 2 pairs on a shared walk; Koo & Li 2016 recommend at least 30).
     """
     names = [p for p in PARAMETERS if any(p in a.params and p in b.params for a, b in pairs)]
     out: dict[str, dict[str, Any]] = {}
@@ -263,7 +267,7 @@ def agreement(pairs: Sequence[tuple[Stride, Stride]]) -> dict[str, dict[str, Any
                                  "mean_compared": _num(float(arr[:, 0].mean())) if len(arr) else None,
                                  "mean_reference": _num(float(arr[:, 1].mean())) if len(arr) else None}
         entry.update(limits_of_agreement(arr[:, 0], arr[:, 1]))
-        entry["icc_a1"] = _num(icc_a1(arr)) if len(arr) >= 2 else None
+        entry["icc_a1"] = _num(icc_a1(arr)) if len(arr) >= ICC_MIN_PAIRS else None
         out[p] = entry
     return out
 
@@ -343,8 +347,13 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
                           and (not stored_det or e.detector == stored_det)]
             dets = sorted({e.detector for e in ref_events})
             if len(dets) > 1 and stored_source != "annotation":
-                notes.append(f"reference events of {stored_source!r} come from {len(dets)} systems ({', '.join(dets)})"
-                             f"; choose one with --reference {stored_source}/SYSTEM")
+                # pooled, every contact would be counted once per system (Mobilise-D: INDIP and Stereophoto), and
+                # the recall halved: not compared
+                notes.append(f"choose one reference system: --reference {stored_source}/{dets[0]} (systems: "
+                             f"{', '.join(dets)}); not compared, pooling them counts each contact once per system")
+                sessions.append({"path": str(path), "n_reference_events": len(ref_events), "reference_detectors": [],
+                                 "compared": [], "notes": notes})
+                continue
             ref_strides = temporal_strides(ref_events, "session")
         else:
             ref_keys = _reference_keys(reference, list(by_key), streams)
