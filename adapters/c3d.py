@@ -538,8 +538,11 @@ def read_c3d(path: str | os.PathLike[str], *, prefix: str | None = None, convert
                           stacklevel=2)
             warn_list.extend(unit_notes)
         poly = _pvalue(params, "FORCE_PLATFORM", "FPCOPPOLY", None)
+        zero = _pvalue(params, "FORCE_PLATFORM", "ZERO", None)
         streams.extend(_forceplate_streams(platforms, prefix, analog_rate, t0, clock_id, base_meta,
-                                           None if poly is None else np.asarray(poly, dtype=float)))
+                                           None if poly is None else np.asarray(poly, dtype=float),
+                                           zero_frames=None if zero is None else np.ravel(zero).tolist(),
+                                           analog_per_frame=analog_rate / rate if rate else 1.0))
 
     if len(dict.fromkeys(s.name for s in streams)) != len(streams):
         raise FileFormatError(p, "stream names collide; pass another prefix")
@@ -613,8 +616,32 @@ def _saturated_channels(analogs: np.ndarray, params: dict[str, Any], header: C3D
     return out
 
 
+def _zero_samples(zero_frames: list[Any] | None, analog_per_frame: float, n: int) -> list[int] | None:
+    """Analog samples ``[i0, i1)`` of the ``FORCE_PLATFORM:ZERO`` 3D-frame range, or None when it asks for no
+    baseline.
+
+    c3d.org: ZERO holds the first and last 3D frame (1-based, counted from the first frame stored in the file) whose
+    force-plate signals are the unloaded baseline; ``0, 0`` means no baseline correction and a first frame of 0 is
+    read as 1. A range whose end is before its start (ezc3d writes ``1, 0``) or outside the recording is none.
+    """
+    if zero_frames is None or len(zero_frames) < 2:
+        return None
+    try:
+        f0, f1 = int(zero_frames[0]), int(zero_frames[1])
+    except (TypeError, ValueError):
+        return None
+    if f0 == 0 and f1 == 0:
+        return None
+    f0 = max(f0, 1)
+    if f1 < f0:
+        return None
+    i0, i1 = round((f0 - 1) * analog_per_frame), min(round(f1 * analog_per_frame), n)
+    return [i0, i1] if i1 > i0 else None
+
+
 def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: float, t0: float, clock_id: str,
-                        base_meta: dict[str, Any], cop_poly: np.ndarray | None = None) -> list[Stream]:
+                        base_meta: dict[str, Any], cop_poly: np.ndarray | None = None, *,
+                        zero_frames: list[Any] | None = None, analog_per_frame: float = 1.0) -> list[Stream]:
     out: list[Stream] = []
     for k, pf in enumerate(platforms):
         extra: dict[str, Any] = {}
@@ -644,6 +671,18 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
         tz[unloaded] = np.nan
         cop[~np.isfinite(cop)] = np.nan
         tz[~np.isfinite(tz)] = np.nan
+        # FORCE_PLATFORM:ZERO: the baseline of the declared frames is recorded, never subtracted here (the data stay
+        # what the analog channels give; the gait detector decides whether the frames were unloaded and uses it)
+        zero: dict[str, Any] = {"zero_frames": None if zero_frames is None else [int(v) for v in zero_frames[:2]],
+                                "zero_samples": _zero_samples(zero_frames, analog_per_frame, len(force)),
+                                "zero_applied": False}
+        if zero["zero_samples"] is not None:
+            i0, i1 = zero["zero_samples"]
+            with np.errstate(all="ignore"):
+                zero["zero_force_n"] = np.nanmean(force[i0:i1], axis=0).tolist()
+                zero["zero_force_range_n"] = (np.nanmax(force[i0:i1], axis=0)
+                                              - np.nanmin(force[i0:i1], axis=0)).tolist()
+                zero["zero_moment_nm"] = np.nanmean(data[i0:i1, 1], axis=0).tolist()
         out.append(Stream(
             name=f"{prefix}forceplate{k + 1}", modality="forceplate", data=data,
             channels=("force", "moment", "cop", "free_moment"), units=("N", "N·m", "m", "N·m"),
@@ -656,7 +695,7 @@ def _forceplate_streams(platforms: list[dict[str, Any]], prefix: str, rate: floa
                   "cop_min_force_n": COP_MIN_FORCE_N, **extra,
                   "up_from_corners": up.tolist(), "vertical_axis": ("+" if up[up_k] > 0 else "-") + "xyz"[up_k],
                   # how the moment (type 1: COP) channels' units were decided (see _forceplate_math)
-                  "channel_unit_rule": pf.get("unit_rule", "position"),
+                  "channel_unit_rule": pf.get("unit_rule", "position"), **zero,
                   "moment_channel_scale": pf.get("moment_scale", 1.0), "cop_channel_scale": pf.get("cop_scale", 1.0),
                   "note": "force is the ground reaction force on the subject (vertical component positive during "
                           "stance) in lab axes; moment about the plate's surface centre, lab axes; cop (NaN when "

@@ -30,7 +30,7 @@ def test_onset_equals_annotated_left_foot_strike(sessions: dict[str, Path]) -> N
         dt = 1.0 / r.read_stream(r.find_streams(modality="forceplate")[0]).rate_hz
     (res,) = det.results_
     assert res.source == "forceplate"
-    assert res.detector == "fz_threshold v1"
+    assert res.detector == "fz_threshold v2"
     assert [(e.kind, e.side) for e in res.events] == [("foot_strike", "left"), ("foot_off", "left")]
     for e in res.events:
         ref = [a.time_s for a in ann if a.kind == e.kind and a.side == e.side]

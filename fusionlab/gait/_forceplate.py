@@ -27,20 +27,48 @@ COP_CHECK_FRACTION = 0.1  # the COP is checked where Fz exceeds this fraction of
 COP_MARGIN_M = 0.01  # tolerance of the COP-inside-the-plate check
 COP_OUTSIDE_MAX_FRACTION = 0.05  # a few stray COP samples at the plate edge do not make a contact unclean
 OTHER_FOOT_MIN_S = 0.06  # the other foot must stand on the plate this long to make the contact unclean
+ZERO_MAX_LOAD_FRACTION = 0.25  # a ZERO-frame level above this fraction of the trial's largest force may be a foot
+REST_FAR_N = 5.0  # an unloaded level further than this from 0 N (half the default release level) is reported
+
+
+def _declared_axis(text: str) -> tuple[int, float] | None:
+    """``"+z"`` / ``"-y"`` / ``"y"`` (pointing up) as ``(axis, sign)``; None when it is not such a text."""
+    text = text.strip().lower()
+    if len(text) == 1:
+        text = "+" + text
+    if len(text) == 2 and text[0] in "+-" and text[1] in "xyz":
+        return "xyz".index(text[1]), (1.0 if text[0] == "+" else -1.0)
+    return None
 
 
 def _lab_vertical(plates: list[Stream], markers: Stream | None) -> tuple[int, float]:
     """``(axis, sign)`` of the lab's upward vertical: from the markers when they show it (`_vertical_of`), else
-    from the plates' corners (the adapter's ``vertical_axis``, e.g. ``"+z"``; the C3D plate z axis points down into
-    the plate), else +z."""
+    the lab's documented up axis that the plate streams carry (``lab_up_axis``, e.g. ``"y"`` for OpenSim ``.mot``
+    ground reactions: the axis pointing up), else the plates' corners (the C3D adapter's ``vertical_axis``, e.g.
+    ``"+z"``; the C3D plate z axis points down into the plate), else +z. A key on which the plates disagree is not
+    used."""
     if markers is not None:
         return _vertical_of(markers)
-    declared = {str(p.meta.get("vertical_axis", "")) for p in plates} - {""}
-    if len(declared) == 1:
-        text = declared.pop()
-        if len(text) == 2 and text[0] in "+-" and text[1] in "xyz":
-            return "xyz".index(text[1]), (1.0 if text[0] == "+" else -1.0)
+    for key in ("lab_up_axis", "vertical_axis"):
+        declared = {str(p.meta.get(key) or "").strip().lower() for p in plates} - {""}
+        if len(declared) == 1 and (axis := _declared_axis(declared.pop())) is not None:
+            return axis
     return 2, 1.0
+
+
+def _declared_side(plate: Stream) -> str | None:
+    """The foot a plate stream says it belongs to (``meta["side"]``: OpenSim ``.mot`` force groups named ``_r`` /
+    ``_l``), else None."""
+    side = str(plate.meta.get("side") or "").strip().lower()
+    return {"r": "right", "right": "right", "l": "left", "left": "left"}.get(side)
+
+
+def _longest_run_s(mask: NDArray[np.bool_], dt: float) -> float:
+    """Duration (s) of the longest run of True in ``mask``."""
+    if not mask.any():
+        return 0.0
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return float((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max() * dt)
 
 
 def _vertical_sign(plate: Stream, up: int, threshold_n: float, up_sign: float = 1.0) -> float:
@@ -50,8 +78,13 @@ def _vertical_sign(plate: Stream, up: int, threshold_n: float, up_sign: float = 
     load is the largest excursion from the unloaded level, so when that excursion is negative, more than 3 x the
     largest positive one and more than 10 x the contact threshold (200 N; sample03-nz has a -100 N transient next
     to a 39 N partial contact on one plate) the force is reversed. (A lab whose vertical axis points down is
-    handled by ``up_sign``: on a treadmill the plate is never unloaded, so the excursion test cannot tell.)
+    handled by ``up_sign``: on a treadmill the plate is never unloaded, so the excursion test cannot tell.) A stream
+    that documents its lab's up axis and that its force is the reaction on the subject (OpenSim ``.mot``:
+    ``meta["force_sign"]`` ``"reaction: ..."``) is taken at its word: an excerpt in which one foot stands through
+    most of the recording has its largest excursion downwards.
     """
+    if plate.meta.get("lab_up_axis") and str(plate.meta.get("force_sign", "")).startswith("reaction"):
+        return 1.0
     fz = up_sign * np.asarray(plate.channel("force")[:, up], dtype=float)
     finite = fz[np.isfinite(fz)]
     if finite.size:
@@ -83,8 +116,10 @@ class GaitForcePlate(BaseGaitDetector):
     ----------
     results_
         One `GaitResult` per clock that has force plates. ``meta["contacts"]`` lists every contact with its
-        plate, times, side, how the side was found (``"markers"`` or ``"unknown"``), the distance from the
-        centre of pressure to each foot and whether it is clean (and why not).
+        plate, times, side, how the side was found (``"markers"``, ``"plate metadata"``: the stream's declared
+        ``meta["side"]`` when there are no foot markers, or ``"unknown"``), the distance from the centre of
+        pressure to each foot and whether it is clean (and why not). ``meta["zero_baseline_n"]``: the unloaded level
+        subtracted from each plate's vertical force (C3D ``FORCE_PLATFORM:ZERO`` frames, quiet and unloaded).
 
     Notes
     -----
@@ -103,7 +138,7 @@ class GaitForcePlate(BaseGaitDetector):
 
     source = "forceplate"
     name = "fz_threshold"
-    version = "1"
+    version = "2"
 
     def __init__(self, *, threshold_n: float = 20.0, release_n: float = 10.0, min_contact_s: float = 0.1,
                  keep_unclean: bool = False) -> None:
@@ -136,14 +171,36 @@ class GaitForcePlate(BaseGaitDetector):
         # 1. contacts of every plate (hysteresis on Fz)
         contacts: list[dict[str, Any]] = []
         signs = {p.name: _vertical_sign(p, up, self.threshold_n, up_sign) for p in plates}
-        for p in plates:
-            contacts += self._contacts(p, up, signs[p.name] * up_sign)
+        fzs = {p.name: signs[p.name] * up_sign * np.asarray(p.channel("force")[:, up], dtype=float) for p in plates}
         flipped = [name for name, sign in signs.items() if sign < 0]
         if flipped:
             res.warnings.append(f"{', '.join(flipped)}: the vertical force is negative under load (the file "
                                 "stores the force on the plate, not the reaction on the subject); its sign was "
                                 "reversed for the contact threshold")
             res.meta["vertical_force_reversed"] = flipped
+        # the unloaded level: the file's FORCE_PLATFORM:ZERO baseline where its frames were quiet and unloaded
+        largest_n = max((float(np.nanmax(f)) for f in fzs.values() if np.isfinite(f).any()), default=0.0)
+        baselines: dict[str, float] = {}
+        for p in plates:
+            level, note = self._zero_level(p, fzs[p.name], largest_n)
+            fz = fzs[p.name] - level
+            if note and "no data" in note:  # ZERO frames written as exact zeros: no measurement there
+                fz[int(p.meta["zero_samples"][0]):int(p.meta["zero_samples"][1])] = np.nan
+            if note:
+                res.warnings.append(f"{p.name}: {note}")
+            elif p.meta.get("zero_samples"):
+                baselines[p.name] = round(level, 3)
+                if abs(level) > REST_FAR_N:
+                    res.warnings.append(f"{p.name}: its unloaded level in the {_zero_text(p)}, {level:.1f} N, is "
+                                        "subtracted from the vertical force")
+            plate_contacts = self._contacts(p, fz, up)
+            never = self._rest_check(p, fz, note, res.warnings)
+            for c in plate_contacts:
+                if never:
+                    c["reasons"].append(never)
+            contacts += plate_contacts
+        if baselines:
+            res.meta["zero_baseline_n"] = baselines
         if not contacts:
             res.meta["contacts"] = []
             return res
@@ -153,14 +210,24 @@ class GaitForcePlate(BaseGaitDetector):
             if c["peak_n"] < PARTIAL_PEAK_FRACTION * largest:
                 c["reasons"].append(f"partial contact (peak {c['peak_n']:.0f} N < half the trial's largest, "
                                     f"{largest:.0f} N)")
-        # 3. side from markers, other foot on the plate
-        if markers is None:
+        # 3. side from markers (else from the plate stream's declared foot), other foot on the plate
+        if markers is None and any(_declared_side(c["_plate"]) is None for c in contacts):
             res.warnings.append("no foot markers on this clock: the side of each contact is unknown ('general')")
         for c in contacts:
+            declared = _declared_side(c["_plate"])
             if markers is not None:
                 self._assign_side(c, markers, up, up_sign)
             else:
                 c["side"], c["side_method"] = "general", "unknown"
+            if declared is None:
+                continue
+            c["declared_side"] = declared
+            if c["side_method"] == "unknown":
+                c["side"], c["side_method"] = declared, "plate metadata"
+            elif c["side"] != declared:
+                res.warnings.append(f"{c['plate']} contact {c['start_s']:.3f}-{c['end_s']:.3f} s: the markers put "
+                                    f"the {c['side']} foot on it, the plate stream declares the {declared} foot; "
+                                    "the markers decide")
         # 4. events
         for c in contacts:
             clean = not c["reasons"]
@@ -183,8 +250,59 @@ class GaitForcePlate(BaseGaitDetector):
         res.meta["threshold_n"] = self.threshold_n
         return res
 
-    def _contacts(self, plate: Stream, up: int, sign: float = 1.0) -> list[dict[str, Any]]:
-        fz = sign * np.asarray(plate.channel("force")[:, up], dtype=float)
+    def _zero_level(self, plate: Stream, fz: NDArray[np.float64], largest_n: float) -> tuple[float, str | None]:
+        """The unloaded level of the upward force ``fz`` from the file's ``FORCE_PLATFORM:ZERO`` frames (the C3D
+        adapter's ``meta["zero_samples"]``), and None; or 0 N and why the frames were not used.
+
+        The frames are used when the force there is quiet (it varies by less than ``threshold_n``), is not a load
+        (a positive level below ``ZERO_MAX_LOAD_FRACTION`` of the trial's largest force) and the plate was not
+        loaded then (the force never stays ``threshold_n`` below their level for ``min_contact_s`` or longer).
+        """
+        samples = plate.meta.get("zero_samples")
+        if not samples:
+            return 0.0, None
+        what = _zero_text(plate)
+        seg = fz[int(samples[0]):int(samples[1])]
+        seg = seg[np.isfinite(seg)]
+        if not seg.size or not np.any(seg):
+            return 0.0, f"the {what} hold no data (exact zeros): not used as its unloaded level"
+        level, spread = float(seg.mean()), float(seg.max() - seg.min())
+        if spread >= self.threshold_n:
+            return 0.0, (f"the vertical force varies by {spread:.0f} N in the {what} (not quiet): they are not used "
+                         "as its unloaded level")
+        if level > ZERO_MAX_LOAD_FRACTION * largest_n:
+            return 0.0, (f"the {what} hold {level:.0f} N, {100 * level / largest_n:.0f} % of the trial's largest "
+                         "force (a foot may rest on the plate then): not used as its unloaded level")
+        rate = float(plate.rate_hz or 1.0 / np.median(np.diff(plate.times())))
+        low_s = _longest_run_s(fz - level < -self.threshold_n, 1.0 / rate)
+        if low_s >= self.min_contact_s:
+            return 0.0, (f"the vertical force stays more than {self.threshold_n:g} N below its level in the {what} "
+                         f"({level:.1f} N) for {low_s:.2f} s (the plate may have been loaded then): not used as its "
+                         "unloaded level")
+        return level, None
+
+    def _rest_check(self, plate: Stream, fz: NDArray[np.float64], zero_note: str | None,
+                    warnings: list[str]) -> str | None:
+        """Warn when the plate is never unloaded (returns the reason its contacts give no event) or when its
+        unloaded level is far from 0 N."""
+        finite = fz[np.isfinite(fz)]
+        if not finite.size:
+            return None
+        unloaded = finite < self.release_n
+        why = ("the file declares no zero baseline" if not plate.meta.get("zero_samples")
+               else "its ZERO frames were not used" if zero_note else "after its ZERO baseline")
+        if not unloaded.any():
+            warnings.append(f"{plate.name}: the vertical force never falls below {self.release_n:g} N (lowest "
+                            f"{finite.min():.1f} N, median {np.median(finite):.1f} N; {why}): the plate is never "
+                            "unloaded (a subject on it throughout, or a zero offset): no contact can be timed on it")
+            return f"the plate is never unloaded (lowest {finite.min():.1f} N)"
+        rest = float(np.median(finite[unloaded]))
+        if abs(rest) > REST_FAR_N:
+            warnings.append(f"{plate.name}: its unloaded level is {rest:.1f} N, not 0 N ({why}): contacts are "
+                            f"timed where the force is {self.threshold_n - rest:.0f} N above it")
+        return None
+
+    def _contacts(self, plate: Stream, fz: NDArray[np.float64], up: int) -> list[dict[str, Any]]:
         t = plate.times()
         rate = float(plate.rate_hz or 1.0 / np.median(np.diff(t)))
         dt = 1.0 / rate
@@ -224,7 +342,7 @@ class GaitForcePlate(BaseGaitDetector):
                                  "peak_n": float(fz[i0:i1].max()), "reasons": [], "edge": [], "_i0": i0, "_i1": i1,
                                  "_plate": plate}
             # foot strike: upward crossing of the threshold, interpolated between i0 - 1 and i0
-            if i0 == 0:
+            if i0 == 0 or not np.isfinite(fz[i0 - 1]):
                 c["fs_s"] = None
                 c["edge"].append("loaded at the start of the recording: no foot strike")
             else:
@@ -290,6 +408,11 @@ class GaitForcePlate(BaseGaitDetector):
         for o in others:
             if low[o].sum() / rate >= OTHER_FOOT_MIN_S:
                 c["reasons"].append(f"the {o} foot is also on the plate ({low[o].sum() / rate:.2f} s)")
+
+
+def _zero_text(plate: Stream) -> str:
+    frames = plate.meta.get("zero_frames") or ["?", "?"]
+    return f"FORCE_PLATFORM:ZERO frames {frames[0]}-{frames[1]}"
 
 
 def _crossing(t: NDArray[np.float64], f: NDArray[np.float64], i: int, level: float, dt: float,
