@@ -342,3 +342,24 @@ def test_a_source_with_nothing_to_analyse_says_so(c3d_session: Path) -> None:
     notes = []
     assert detect_session(c3d_session, "markers", notes=notes)
     assert not any(n.startswith("no stream the") for n in notes)
+
+
+def test_imu_streams_the_detectors_cannot_use_say_why(tmp_path: Path) -> None:
+    """A real Xsens foot sensor exported without gyroscope (acc and orientation only): at a foot placement, the foot
+    detector says it needs gyr (no event); with no placement, a note says no gait detector analyses the stream."""
+    from fusionlab.ingest import ingest
+
+    src = shared_path("formats/xsens_mtmanager/opensense_walking_009-001/MT_012005D6_009-001_00B421E6.txt")
+    for placement in ("left_foot", None):
+        path = tmp_path / f"{placement}.h5"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ingest([src], path, isolate=False, reader_options={"placement": placement})
+        notes: list[str] = []
+        results = detect_session(path, "imu", notes=notes)
+        assert not [e for r in results for e in r.events]
+        if placement:
+            acc_only = [r for r in results if any(w.startswith("no gyr channel (it has acc)") for w in r.warnings)]
+            assert len(acc_only) == 1 and acc_only[0].detector.startswith("footimu")
+        else:
+            assert results == [] and any("placement unknown" in n and "--placement" in n for n in notes)

@@ -124,6 +124,12 @@ def detect_session(session: Any, source: str = "all", *, notes: list[str] | None
                 res.meta.setdefault("parameters", det.get_params())
                 notes.extend(f"{res.source}/{res.detector} {', '.join(res.streams)}: {w}" for w in res.warnings)
                 results.append(res)
+        if source in ("all", "imu"):
+            for n in reader.find_streams(modality="imu"):
+                place = str((reader.stream_info(n).get("meta") or {}).get("placement", ""))
+                if place in ("", "unknown"):
+                    notes.append(f"imu stream {n}: placement unknown, so no gait detector analyses it (foot IMUs: "
+                                 "left_foot/right_foot, lower back: lower_back; fusionlab ingest --placement)")
         if source != "all" and not results:
             present = sorted({str(reader.stream_info(n)["modality"]) for n in reader.find_streams()})
             notes.append(f"no stream the {source} detectors analyse is in this session (it holds "

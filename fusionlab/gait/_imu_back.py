@@ -175,8 +175,11 @@ class GaitLowerBackImu(BaseGaitDetector):
                     ref_bouts.append((s.time_s, min(x.time_s for x in e), s.clock))
         for name in reader.find_streams(modality="imu"):
             stream = reader.read_stream(name)
-            if (str(stream.meta.get("placement", "")) not in self.placements or not stream.regular
-                    or not {"acc", "gyr"} <= set(stream.channels)):
+            if str(stream.meta.get("placement", "")) not in self.placements:
+                continue
+            unusable = self._unusable_imu(stream)
+            if unusable is not None:
+                self.results_.append(unusable)
                 continue
             bouts = [(a, b) for a, b, c in ref_bouts if c == stream.clock] if self.reference_bouts else None
             res = self.detect_stream(stream, sensor_height_m=height, bouts=bouts)

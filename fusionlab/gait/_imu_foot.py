@@ -281,10 +281,9 @@ class GaitFootImu(BaseGaitDetector):
         self.results_ = []
         for name in reader.find_streams(modality="imu"):
             stream = reader.read_stream(name)
-            place = str(stream.meta.get("placement", ""))
-            if place not in self.placements or not stream.regular or not {"acc", "gyr"} <= set(stream.channels):
+            if str(stream.meta.get("placement", "")) not in self.placements:
                 continue
-            self.results_.append(self.detect_stream(stream))
+            self.results_.append(self._unusable_imu(stream) or self.detect_stream(stream))
         return self
 
     # ------------------------------------------------------------------------------------------------ one stream

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from fusionlab.model import Event
 
 if TYPE_CHECKING:
+    from fusionlab.model import Stream
     from fusionlab.persist import SessionReader
 
 __all__ = ["PARAMETERS", "BaseGaitDetector", "GaitResult", "Stride", "Value"]
@@ -136,3 +137,17 @@ class BaseGaitDetector:
     def detect(self, reader: SessionReader) -> Self:
         """Find events (and per-stride parameters where the modality allows) in the session's streams."""
         raise NotImplementedError
+
+    def _unusable_imu(self, stream: Stream, needs: tuple[str, ...] = ("acc", "gyr")) -> GaitResult | None:
+        """For an IMU stream at one of the detector's placements: a result without events whose warning says why
+        the stream cannot be analysed (a missing channel, irregular sampling), or None when it can."""
+        missing = [ch for ch in needs if ch not in stream.channels]
+        why = (f"no {' or '.join(missing)} channel (it has {', '.join(stream.channels)}): this detector needs "
+               f"{' and '.join(needs)}" if missing else
+               "irregular sampling (no fixed rate): this detector needs a regular IMU stream" if not stream.regular
+               else None)
+        if why is None:
+            return None
+        return GaitResult(source=self.source, detector=self.detector_id, streams=(stream.name,), clock=stream.clock,
+                          warnings=[f"{why}: no event"],
+                          meta={"placement": str(stream.meta.get("placement", ""))})
