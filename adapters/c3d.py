@@ -165,7 +165,7 @@ def check_c3d(path: str | os.PathLike[str]) -> C3DHeader:
     scale = _float(head[12:16], processor)
     data_start = u16(head, 16)
     rate = _float(head[20:24], processor)
-    params, n_params = _walk_parameters(p, section, processor)
+    params, n_params = _walk_parameters(p, section, processor, (param_block - 1) * 512)
     if not math.isfinite(scale):
         raise FileFormatError(p, f"corrupt C3D header: point scale is {scale}")
     is_float = scale < 0
@@ -210,8 +210,9 @@ def _param_int(params: dict[str, dict[str, Any]], group: str, name: str) -> int 
     return None
 
 
-def _walk_parameters(p: Path, section: bytes, processor: str) -> tuple[dict[str, dict[str, Any]], int]:
-    """Walk the parameter section; return numeric values of POINT/ANALOG parameters and the parameter count."""
+def _walk_parameters(p: Path, section: bytes, processor: str, base: int = 0) -> tuple[dict[str, dict[str, Any]], int]:
+    """Walk the parameter section (starting at file byte ``base``); return numeric values of POINT/ANALOG
+    parameters and the parameter count. Errors name the entry's file byte."""
     groups: dict[int, str] = {}
     values: dict[str, dict[str, Any]] = {}
     pending: list[tuple[int, str, Any]] = []
@@ -225,22 +226,26 @@ def _walk_parameters(p: Path, section: bytes, processor: str) -> tuple[dict[str,
             break
         name_len = abs(name_len)
         if gid == 0:
-            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: group id 0")
+            raise FileFormatError(p, f"corrupt C3D parameter section, file byte {base + pos}: group id 0")
         name_raw = section[pos + 2:pos + 2 + name_len]
         if len(name_raw) < name_len:
-            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: name runs past the section")
+            raise FileFormatError(p, f"corrupt C3D parameter section, file byte {base + pos}: name runs past the "
+                                     "section")
         try:
             name = name_raw.decode("ascii").strip().upper()
         except UnicodeDecodeError:
-            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: parameter name is not ASCII "
+            raise FileFormatError(p, f"corrupt C3D parameter section, file byte {base + pos}: parameter name is not "
+                                     "ASCII "
                                      f"({name_raw!r})") from None
         off_pos = pos + 2 + name_len
         if off_pos + 2 > end:
-            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos}: entry runs past the section")
+            raise FileFormatError(p, f"corrupt C3D parameter section, file byte {base + pos}: entry runs past the "
+                                     "section")
         offset = struct.unpack("<h", section[off_pos:off_pos + 2])[0]
         next_pos = off_pos + offset if offset > 0 else end
         if offset < 0 or (offset > 0 and next_pos > end + 512):
-            raise FileFormatError(p, f"corrupt C3D parameter section at byte {pos} ({name}): pointer to the next "
+            raise FileFormatError(p, f"corrupt C3D parameter section, file byte {base + pos} ({name}): pointer to "
+                                     "the next "
                                      f"entry ({offset}) is outside the section")
         body = off_pos + 2
         if gid < 0:

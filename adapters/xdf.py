@@ -326,8 +326,8 @@ def read_xdf(path: str | os.PathLike[str], *, prefix: str | None = None,
             if on_clock_reset == "warn":
                 warnings.warn(f"{p.name}: stream {lsl_name!r}: the LSL clock was reset during the recording; split "
                               f"into {len(segs)} segments with their own clocks ({len(epochs)} clock-offset "
-                              "epochs). Pass on_clock_reset='ignore' to silence this warning.", FusionlabWarning,
-                              stacklevel=2)
+                              "epochs). read_xdf(..., on_clock_reset='ignore') silences this warning.",
+                              FusionlabWarning, stacklevel=2)
         entry_summary["segments"] = []
         base_clock = f"{ADAPTER}:{p.stem}:{sha[:8]}:{sid}"
         for k, (a, b) in enumerate(segs, start=1):
