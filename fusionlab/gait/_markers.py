@@ -51,6 +51,11 @@ _FOOT_STEMS = frozenset(s for stems in FOOT_ROLES.values() for s in stems)
 _PELVIS_STEMS = frozenset(PSIS + ASIS)
 UP_MIN_M = 0.3  # the vertical axis is measured when the pelvis is at least this far above the feet along one axis ...
 UP_MIN_RATIO = 2.5  # ... and this many times further than along either other axis (shared walks: >= 3.2)
+# a frame whose markers are not a body is unusable (`_unusable_frames`): every pelvis marker stands at least UP_MIN_M
+# above every foot marker along the vertical (shared walks: >= 0.37 m in every frame, sample11_2198928; the corrupt
+# sample11_evart / sample28_BTS_* files: below in 80-100 % of their frames), and two markers of one foot are further
+# apart than a marker's own size (shared walks: >= 44 mm; sample11_evart, whose markers collapse to one point: 0 mm)
+MARKER_MIN_SEP_M = 0.02
 
 MARKER_NOISE_M = 0.001  # SD of a marker coordinate after filtering (typical optical system, 1 mm)
 HEADING_CUTOFF_HZ = 0.8  # the heading is the direction of the body's velocity low-passed below the step frequency
@@ -84,6 +89,8 @@ SETTLED_S = 0.05  # ... if it stays so this long ...
 SETTLED_HEIGHT_M = 0.03  # ... this close to its lowest level
 STRIKE_MIN_DESCENT_M_PER_S = 0.05  # the strike minimum: the foot centre still descends at least this fast
 STRIKE_BEFORE_SETTLE_S = 0.25  # the strike minimum is this close before settling
+SETTLED_MAX_SPEED_M_PER_S = 0.6  # ... and a foot whose heel moves faster than this (2 x STANCE_M_PER_S, relative to
+#                                  the belt on a treadmill) is in swing, not settled, however low it is
 DONOR_OFFSET_S = 0.1  # pelvis gaps: a donor pelvis marker's offset is measured over this much data next to the gap
 DONOR_MAX_S = 0.5  # ... and used at most this far from where it was measured
 DONOR_SD_S = 0.005  # timing SD added to an event whose pelvis point was donor-filled (pelvis rotation moves a single
@@ -293,6 +300,9 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
         m = _with_vertical_up(m, up)
     horiz = [a for a in range(3) if a != up]
     warnings: list[str] = _naming_warnings(m.channels) + ([up_note] if up_note else [])
+    m, unusable, note = _unusable_frames(m, up)
+    if note:
+        warnings.append(note)
     raw_feet = {side: {role: _marker(m, ch) for role, ch in roles.items()} for side, roles in feet_ch.items()}
     feet = {side: {role: _smooth(p, rate, cutoff_hz) for role, p in roles.items()} for side, roles in raw_feet.items()}
     cands = _pelvis_candidates(m.channels)
@@ -320,13 +330,17 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
         body = pelvis[:, horiz]
     else:
         allfoot = np.stack([p[:, horiz] for roles in feet.values() for p in roles.values()])
-        body = np.nanmean(allfoot, axis=0) if np.isfinite(allfoot).any() else np.full((len(t), 2), np.nan)
+        with _pywarnings.catch_warnings():
+            _pywarnings.simplefilter("ignore", RuntimeWarning)  # frames with no foot marker: NaN, as below
+            body = np.nanmean(allfoot, axis=0) if np.isfinite(allfoot).any() else np.full((len(t), 2), np.nan)
         body[np.isnan(allfoot).any(axis=(0, 2))] = np.nan
     slow = _smooth_path(body, rate, HEADING_CUTOFF_HZ)
     finite = np.isfinite(slow).all(axis=1)
     extent = np.ptp(slow[finite], axis=0) if finite.sum() > 2 else np.zeros(2)
     within = bool(finite.sum() > 2 and np.hypot(*extent) < TREADMILL_MAX_RANGE_M)
     treadmill: bool | None = _belt_seen(feet, horiz, rate) if within else False
+    if unusable:
+        meta_extra["unusable_frames"] = unusable
     meta: dict[str, Any] = {"pelvis_markers": pelvis_names, "foot_markers": feet_ch,
                             "up_axis": ("-" if up_sign < 0 else "") + "xyz"[up], "treadmill": treadmill, **meta_extra}
     n = len(t)
@@ -372,6 +386,64 @@ def _prepare(m: Stream, cutoff_hz: float, max_turn_deg_per_s: float) -> _Walk | 
         if unsteady.any():
             warnings.append(f"{unsteady.sum() / rate:.2f} s of turning or changing speed: no event there")
     return _Walk(t, rate, up, horiz, feet, pelvis, heading, steady, treadmill, meta, warnings, cache)
+
+
+def _unusable_frames(m: Stream, up: int) -> tuple[Stream, dict[str, int], str | None]:
+    """Frames whose markers are not a body, made gaps (NaN): for each side, where a pelvis marker stands less than
+    ``UP_MIN_M`` above one of that foot's markers along the vertical ``up`` (pointing up), or two of that foot's markers
+    lie within ``MARKER_MIN_SEP_M`` of each other (one point, not two places on a foot), that foot's markers; the
+    pelvis markers where they fail against every foot seen in that frame (which of the two is wrong cannot be told).
+    Corrupt files (markers collapsed to one point, frames scrambled) otherwise give events at any cadence.
+
+    Returns the stream (unchanged when every frame is usable), the number of unusable frames per side, and a warning
+    (None when every frame is usable)."""
+    feet_ch = _foot_markers(m.channels)
+    pel_idx = [m.channels.index(ch) for c in _pelvis_candidates(m.channels) for ch in c]
+    data = np.array(m.data, dtype=np.float64, copy=True)
+    data[np.all(data == 0.0, axis=2)] = np.nan  # exporters' (0, 0, 0) gaps, as in `_marker`
+    n = data.shape[0]
+    with np.errstate(invalid="ignore"), _pywarnings.catch_warnings():
+        _pywarnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames
+        pel_low = np.nanmin(data[:, pel_idx, up], axis=1) if pel_idx else np.full(n, np.nan)
+        pel_checked = np.zeros(n, dtype=bool)
+        counts: dict[str, int] = {}
+        why: set[str] = set()
+        bad_by_side: dict[str, NDArray[np.bool_]] = {}
+        for side, roles in feet_ch.items():
+            idx = [m.channels.index(ch) for ch in roles.values()]
+            foot = data[:, idx, :]
+            rise = pel_low - np.nanmax(foot[:, :, up], axis=1)
+            below = np.isfinite(rise) & (rise < UP_MIN_M)
+            pel_checked |= np.isfinite(rise)
+            sep = np.full(n, np.inf)
+            for a, b in itertools.combinations(range(len(idx)), 2):
+                d = np.linalg.norm(foot[:, a] - foot[:, b], axis=1)
+                sep = np.where(np.isfinite(d), np.minimum(sep, d), sep)
+            together = sep < MARKER_MIN_SEP_M
+            bad_by_side[side] = below | together
+            if below.any():
+                why.add(f"a pelvis marker less than {UP_MIN_M:.1f} m above the foot markers along the vertical")
+            if together.any():
+                why.add(f"two markers of one foot within {1000 * MARKER_MIN_SEP_M:.0f} mm of each other")
+        # the pelvis is unusable where it fails against every foot compared with it
+        pel_bad = pel_checked.copy()
+        for roles in feet_ch.values():
+            idx = [m.channels.index(ch) for ch in roles.values()]
+            rise = pel_low - np.nanmax(data[:, idx, up], axis=1)
+            pel_bad &= ~(np.isfinite(rise) & (rise >= UP_MIN_M))
+    if not any(b.any() for b in bad_by_side.values()):
+        return m, {}, None
+    for side, roles in feet_ch.items():
+        idx = [m.channels.index(ch) for ch in roles.values()]
+        bad = bad_by_side[side]
+        counts[side] = int(bad.sum())
+        for k in idx:
+            data[bad, k, :] = np.nan
+    for k in pel_idx:
+        data[pel_bad, k, :] = np.nan
+    note = (f"markers that are not a body in {', '.join(f'{c} of {n} frames ({s})' for s, c in counts.items() if c)}: "
+            f"{' or '.join(sorted(why))} (corrupt or mislabelled data): those frames are unusable, no event there")
+    return replace(m, data=data), counts, note
 
 
 def _pelvis_donor_fill(raw: NDArray[np.float64], donors: dict[str, NDArray[np.float64]],
@@ -654,8 +726,37 @@ class _MarkerDetector(BaseGaitDetector):
                                             clock=m.clock, detector=self.detector_id))
         self._fallback(walk, res, m.clock)
         res.events.sort(key=lambda e: e.time_s)
+        self._one_per_stride(res, walk.rate_hz)
         res.strides = _spatial_strides(res.events, walk, m.clock)
         return res
+
+    def _one_per_stride(self, res: GaitResult, rate_hz: float) -> None:
+        """No two events of one kind and side closer than ``min_stride_time_s`` (the shortest stride expected: one
+        foot strikes, and leaves the ground, once per stride). The same event reached twice (within half a sample)
+        is kept once; events that remain closer than that cannot all be real and none of them is reported (warning).
+        The detectors' own rules already give one event per stance or swing; this is the last guarantee."""
+        drop: set[int] = set()
+        for kind in ("foot_strike", "foot_off"):
+            for side in ("left", "right"):
+                own = [e for e in res.events if e.kind == kind and e.side == side]
+                for a, b in itertools.pairwise(own):
+                    if b.time_s - a.time_s < 0.5 / rate_hz:
+                        drop.add(id(b))  # the same event twice
+                own = [e for e in own if id(e) not in drop]
+                cluster: list[Event] = []
+                for e in [*own, None]:
+                    if e is not None and cluster and e.time_s - cluster[-1].time_s < self.min_stride_time_s:
+                        cluster.append(e)
+                        continue
+                    if len(cluster) > 1:
+                        drop.update(id(x) for x in cluster)
+                        res.warnings.append(
+                            f"{side} {kind.replace('_', ' ')}s at {', '.join(f'{x.time_s:.3f}' for x in cluster)} s "
+                            f"are closer than the shortest stride ({self.min_stride_time_s:g} s): they cannot all be "
+                            "real, none is reported")
+                    cluster = [e] if e is not None else []
+        if drop:
+            res.events = [e for e in res.events if id(e) not in drop]
 
     def min_prominence(self, kind: str) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -707,7 +808,8 @@ class GaitZeni(_MarkerDetector):
     cutoff_hz
         Low-pass cut-off applied to the marker positions before the search (Hz).
     min_stride_time_s
-        Shortest stride expected (s); two events of one kind and side are at least half of it apart.
+        Shortest stride expected (s); the extrema searched are at least half of it apart, and two events of one kind
+        and side closer than it are not reported (`_MarkerDetector._one_per_stride`).
     min_excursion_m
         Smallest prominence (m) of an extremum of the foot-to-pelvis distance to count as a step.
     max_turn_deg_per_s
@@ -783,7 +885,8 @@ class GaitZeni(_MarkerDetector):
     name = "zeni2008"
     uses_pelvis = True
     edge_s = 0.03  # with the rise-into-the-edge test of `_extrema` (a peak 3 samples in at 100 Hz is seen)
-    version = "5"  # v5: treadmill only where the feet move with a belt (v4 took short overground records for one)
+    version = "6"  # v6: frames whose markers are not a body are unusable (`_unusable_frames`), one event per stride
+    #                (`_MarkerDetector._one_per_stride`); v5: treadmill only where the feet move with a belt
 
     def __init__(self, *, cutoff_hz: float = 7.0, min_stride_time_s: float = 0.6, min_excursion_m: float = 0.05,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.012, 0.012),
@@ -1100,8 +1203,13 @@ class GaitZeni(_MarkerDetector):
         if res is not None and not res.meta.get("pelvis_markers"):
             res.events = []
             res.strides = []
-            res.warnings.append("no pelvis markers (sacrum, PSIS or ASIS): the Zeni method cannot run; use "
-                                f"GaitFootVelocity. Looked for {_looked_for('pelvis')}")
+            seen = [ch for c in _pelvis_candidates(m.channels) for ch in c]
+            if seen:
+                res.warnings.append(f"the pelvis markers ({', '.join(seen)}) are usable in at most 20 % of the frames: "
+                                    "the Zeni method cannot run")
+            else:
+                res.warnings.append("no pelvis markers (sacrum, PSIS or ASIS): the Zeni method cannot run; use "
+                                    f"GaitFootVelocity. Looked for {_looked_for('pelvis')}")
         return res
 
     def _signals(self, walk: _Walk, side: str, res: GaitResult) -> list[tuple[str, NDArray[np.float64] | None,
@@ -1136,7 +1244,7 @@ class GaitFootVelocity(_MarkerDetector):
     cutoff_hz
         Low-pass cut-off applied to the marker positions before differentiation (Hz).
     min_stride_time_s
-        Shortest stride expected (s).
+        Shortest stride expected (s); two events of one kind and side closer than it are not reported.
     min_peak_m_per_s
         Smallest prominence (m/s) of a vertical-velocity extremum to count.
     max_turn_deg_per_s
@@ -1155,7 +1263,8 @@ class GaitFootVelocity(_MarkerDetector):
     """
 
     name = "oconnor2007"
-    version = "2"  # v2: the treadmill decision of `_belt_seen` (same events on every shared file; short records differ)
+    version = "3"  # v3: one strike per stance (`_stance_onsets`), unusable frames, one event per stride; v2: the
+    #                treadmill decision of `_belt_seen` (same events on every shared file; short records differ)
 
     def __init__(self, *, cutoff_hz: float = 15.0, min_stride_time_s: float = 0.6, min_peak_m_per_s: float = 0.1,
                  max_turn_deg_per_s: float = 45.0, method_sd_s: tuple[float, float] = (0.015, 0.012)) -> None:
@@ -1176,8 +1285,10 @@ class GaitFootVelocity(_MarkerDetector):
         """Foot off: the large velocity peaks (the rise into swing, not the small terminal-swing bump).
 
         Foot strike: the last minimum of vertical velocity before the foot settles (|v| below ``SETTLED_M_PER_S``
-        for ``SETTLED_S`` within ``SETTLED_HEIGHT_M`` of its lowest level), within ``STRIKE_BEFORE_SETTLE_S`` of
-        settling and while still descending faster than ``STRIKE_MIN_DESCENT_M_PER_S``.
+        for ``SETTLED_S`` within ``SETTLED_HEIGHT_M`` of its lowest level, heel slower than
+        ``SETTLED_MAX_SPEED_M_PER_S``), within ``STRIKE_BEFORE_SETTLE_S`` of settling and while still descending
+        faster than ``STRIKE_MIN_DESCENT_M_PER_S``; one per stance (`_stance_onsets`: a pause of the settling without
+        a lift, e.g. the forefoot drop after the heel contact, does not start a second stance).
         """
         if not found:
             return found
@@ -1203,13 +1314,12 @@ class GaitFootVelocity(_MarkerDetector):
                     out.append(f)
                     last_end = end
             return out
-        onsets = [i0 for i0, i1 in runs if i0 > 0]
         idx = np.array([i for i, _, _ in found])
-        out = []
-        for s0 in onsets:
+        out: list[tuple[int, float, float]] = []
+        for s0 in _stance_onsets(settled, z, low, walk, side):
             cand = np.flatnonzero((idx < s0) & (idx >= s0 - STRIKE_BEFORE_SETTLE_S * rate))
             cand = [k for k in cand if vz[idx[k]] < -STRIKE_MIN_DESCENT_M_PER_S]
-            if cand:
+            if cand and found[cand[-1]] not in out:  # one minimum is one strike
                 out.append(found[cand[-1]])
         return out
 
@@ -1228,6 +1338,32 @@ class GaitFootVelocity(_MarkerDetector):
         vz = np.gradient(centre[:, walk.up], walk.t)
         walk.cache.setdefault("foot_centre_height", {})[side] = centre[:, walk.up]
         return [("foot_strike", vz, -1.0, self.method_sd_s[0]), ("foot_off", vz, 1.0, self.method_sd_s[1])]
+
+
+def _stance_onsets(settled: NDArray[np.bool_], z: NDArray[np.float64], low: float, walk: _Walk,
+                   side: str) -> list[int]:
+    """First sample of each stance of one foot (`GaitFootVelocity` strikes): the foot centre has settled
+    (``settled``: not descending, near its lowest level) for ``SETTLED_S`` while the heel (or its stand-in) stands
+    (speed below ``STANCE_M_PER_S``, relative to the belt on a treadmill: a foot that still travels is in swing,
+    whatever its height). Settled runs of one stance, i.e. not separated by the foot centre rising above
+    ``SETTLED_HEIGHT_M`` over its lowest level (a lift into swing) or by a gap, are one stance: a forefoot drop after
+    the heel contact pauses the settling but is not a second strike."""
+    rate = walk.rate_hz
+    speed = _heel_speed(walk, side)
+    if speed is not None:
+        with np.errstate(invalid="ignore"):
+            settled = settled & (speed < SETTLED_MAX_SPEED_M_PER_S)
+    onsets: list[int] = []
+    prev_end: int | None = None
+    for i0, i1 in _runs(settled):
+        if (i1 - i0) / rate < SETTLED_S:
+            continue
+        between = z[prev_end:i0] if prev_end is not None else None
+        lifted = between is None or not np.isfinite(between).all() or bool((between > low + SETTLED_HEIGHT_M).any())
+        if lifted and i0 > 0:
+            onsets.append(i0)
+        prev_end = i1
+    return onsets
 
 
 def _pelvis_free_strikes(heel: NDArray[np.float64], walk: _Walk) -> list[tuple[int, float, float, float]]:
