@@ -156,6 +156,11 @@ def find_adapter(path: str | os.PathLike[str]) -> AdapterEntry:
         raise FileFormatError(p, f"not a readable {kind} file: its content does not match its suffix {suffix!r} "
                                  f"(the {claimants[0].name} reader does not recognise it); the file is damaged, "
                                  "incomplete or misnamed.")
+    first = text.lstrip("\ufeff").splitlines()[0].replace(" ", "").lower() if text.strip() else ""
+    if first.startswith("s_id,foot,start,end"):  # gaitmap stride list: indices of an IMU recording, no data
+        raise FileFormatError(p, "a gaitmap stride list (s_id, foot, start, end: sample indices of an IMU recording), "
+                                 "not a recording: attach it to its IMU CSV with fusionlab ingest IMU.csv "
+                                 "--stride-events FILE (stride events) or --stride-borders FILE (IC-to-IC borders)")
     supported = "; ".join(f"{e.name} ({', '.join(e.suffixes)}): {e.description}" for e in REGISTRY)
     raise FileFormatError(p, f"unknown or unsupported format (suffix {suffix or 'none'!r}). Supported: {supported}.")
 

@@ -363,3 +363,23 @@ def test_imu_streams_the_detectors_cannot_use_say_why(tmp_path: Path) -> None:
             assert len(acc_only) == 1 and acc_only[0].detector.startswith("footimu")
         else:
             assert results == [] and any("placement unknown" in n and "--placement" in n for n in notes)
+
+
+def test_validate_notes_a_reference_that_marks_the_other_event(tmp_path: Path) -> None:
+    """gaitmap's segmentation borders (gyroscope minima at the push-off) read as foot strikes: every one coincides
+    with a foot-IMU foot off, none with a strike; validate says so. The IC-to-IC borders of the other walk do not
+    trigger it."""
+    from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu
+
+    g = "imu/gaitmap/"
+    cases = {"segmentation": ("imu_sample.csv", "stride_borders_sample.csv", None),
+             "ic": ("imu_sample_ic_stride.csv", "stride_borders_sample_ic_stride.csv", 102.4)}
+    for name, (imu, borders, rate) in cases.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            session = read_gaitmap_imu(shared_path(g + imu), rate_hz=rate, stride_borders=shared_path(g + borders))
+        path = tmp_path / f"{name}.h5"
+        save_session(session, path)
+        notes = validate_sessions([path], "reference")["sessions"][0]["notes"]
+        flagged = [n for n in notes if "coincide with this detector's foot offs" in n]
+        assert bool(flagged) == (name == "segmentation"), notes

@@ -268,6 +268,8 @@ def test_cli_gaitmap_stride_borders_then_validate(tmp_path: Path) -> None:
     (comp,) = [c for c in json.loads(r.stdout)["comparisons"] if c["detector"].startswith("footimu")]
     strike = comp["events"]["foot_strike"]
     assert strike["n_reference"] == 22 and strike["recall"] >= 0.9 and strike["precision"] >= 0.9
+    r = _cli("ingest", str(borders), "-o", str(tmp_path / "alone.h5"))  # a stride list is not a recording
+    assert r.returncode == 1 and "--stride-borders" in r.stderr and "Traceback" not in r.stderr
     r = _cli("ingest", str(imu), str(shared_path(g + "imu_sample.csv")), "--stride-borders", str(borders),
              "-o", str(tmp_path / "two.h5"))
     assert r.returncode == 2 and "--stride-borders" in r.stderr and not (tmp_path / "two.h5").exists()

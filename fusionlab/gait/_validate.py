@@ -285,6 +285,28 @@ def _reference_keys(reference: str, keys: Sequence[tuple[str, str]], streams: di
     return [k for k in keys if reference in streams[k]]
 
 
+def _swapped_kind_note(det: Sequence[Event], ref: Sequence[Event], m: EventMatch, tolerance_s: float) -> str | None:
+    """A note when the reference's events of one kind match the detector's events of the *other* kind far better
+    (recall >= 0.8 against < 0.5, at least 4 reference events): e.g. a stride-border list of gyroscope minima
+    (foot offs) read as foot strikes. Nothing is changed; the reader is told to check what the reference marks."""
+    import dataclasses
+
+    other = {"foot_strike": "foot_off", "foot_off": "foot_strike"}
+    for kind in sorted({e.kind for e in ref}):
+        n_ref = sum(e.kind == kind for e in ref)
+        if n_ref < 4 or kind not in other:
+            continue
+        found = sum(r.kind == kind for _, r in m.pairs) / n_ref
+        as_kind = [dataclasses.replace(e, kind=kind) for e in det if e.kind == other[kind]]
+        alt = match_events(as_kind, [e for e in ref if e.kind == kind], tolerance_s=tolerance_s)
+        alt_recall = len(alt.pairs) / n_ref
+        if found < 0.5 and alt_recall >= 0.8:
+            return (f"the reference's {kind.replace('_', ' ')}s coincide with this detector's "
+                    f"{other[kind].replace('_', ' ')}s (recall {alt_recall:.2f}, against {found:.2f} for its "
+                    f"{kind.replace('_', ' ')}s): check which event the reference marks")
+    return None
+
+
 def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, tolerance_s: float = TOLERANCE_S,
                       source: str = "all", results: dict[str, list[Any]] | None = None) -> dict[str, Any]:
     """Compare every detector's events and per-stride parameters with a reference, pooled over sessions.
@@ -374,6 +396,9 @@ def validate_sessions(paths: Sequence[Any], reference: str = "annotation", *, to
             if any(e.source == "annotation" for e in det_events):  # the contract forbids it; never count them
                 det_events = [e for e in det_events if e.source != "annotation"]
             m = match_events(det_events, ref_events, tolerance_s=tolerance_s)
+            swapped = _swapped_kind_note(det_events, ref_events, m, tolerance_s)
+            if swapped:
+                notes.append(f"{key[0]}/{key[1]}: {swapped}")
             pairs = match_strides(detector_strides(group, clocks), ref_strides, tolerance_s=tolerance_s)
             acc = pooled.setdefault(key, {"match": EventMatch(), "match_with_events": EventMatch(), "pairs": [],
                                           "sessions": 0, "without_events": []})
