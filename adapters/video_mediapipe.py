@@ -33,12 +33,16 @@ Cache
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import os
 import queue
+import re
+import sys
+import tempfile
 import threading
 import tomllib
 import warnings
@@ -455,6 +459,43 @@ def _roi_size(seed: _Seed) -> float:
 
 def _same_person(a: _Seed, b: _Seed) -> bool:
     return math.hypot(a[1] - b[1], a[2] - b[2]) < 0.25 * max(_roi_size(a), _roi_size(b))
+
+
+# MediaPipe / TFLite C++ log lines written straight to file descriptor 2 on every run, that say nothing about the data
+_BENIGN_NATIVE_LOG = re.compile(
+    r"^INFO: Created TensorFlow Lite XNNPACK delegate"
+    r"|^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|inference_feedback_manager\.cc:\d+\] Feedback manager requires a model with a single signature"
+    r"|landmark_projection_calculator\.cc:\d+\] Using NORM_RECT without IMAGE_DIMENSIONS")
+
+
+@contextlib.contextmanager
+def _filtered_native_stderr() -> Iterator[None]:
+    """Collect what native code writes to file descriptor 2 meanwhile; write back all but `_BENIGN_NATIVE_LOG` lines.
+
+    MediaPipe's graphs log from C++ (TFLite delegate, absl warnings) past Python's ``sys.stderr``: a user ingesting
+    a video saw seven lines of them before the one-line result.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [line for line in tmp.read().decode("utf-8", errors="replace").splitlines()
+                    if line.strip() and not _BENIGN_NATIVE_LOG.search(line)]
+            if kept:
+                os.write(2, ("\n".join(kept) + "\n").encode())
 
 
 def _analyse_video(p: Path, model_complexity: int, workers: int,
@@ -1120,7 +1161,8 @@ def read_video_pose(path: str | os.PathLike[str], *, camera: str = "cam0", perso
     _check_packets(p, info)
     calib = None if calibration is None else read_calibration(calibration, camera, (info.width_px, info.height_px))
     stats: dict[str, Any] = {}
-    times, cands = _analyse_video(p, model_complexity, workers, stats)
+    with _filtered_native_stderr():
+        times, cands = _analyse_video(p, model_complexity, workers, stats)
     info = stats.get("info", info)
     n = len(times)
     if not any(cands):
