@@ -8,6 +8,7 @@ shared walks and every variant is benchmarks/c3d_conventions.py.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from pathlib import Path
 
@@ -107,6 +108,8 @@ def test_sacrum_names(name: str) -> None:
     ("Pat01:RHEE", ("right", "hee")), ("lhee", ("left", "hee")), ("L_FCC", ("left", "fcc")),
     ("LToeTip", ("left", "toetip")), ("R.TO", ("right", "to")), ("RCalc", ("right", "calc")),
     ("L_Calcaneus", ("left", "calcaneus")), ("LHLX", ("left", "hlx")),
+    ("TLNG", ("left", "tln")), ("MT1D", ("right", "mt1")), ("Talon_G", ("left", "talon")),  # French G/D after the stem
+    ("GTG", None), ("HEAD", None),
     ("Heel", None),  # an unsided name is not a left "hee"
     ("LMALL", None),  # L + MALL (not a known stem), not LMAL + L
     ("RKNE", None), ("PELL", None), ("LTOL", None),
@@ -266,3 +269,20 @@ def test_unidentifiable_markers_say_what_was_looked_for(walk: tuple, tmp_path: P
     assert "no foot markers identified" in msg
     for looked_for in ("HEE", "HEEL", "FCC", "TOE", "FM1", "ANK", "HEE_L", "LHEE"):
         assert looked_for in msg
+
+
+def test_french_marker_names_give_a_walk(tmp_path: Path) -> None:
+    """A French lab's walk (c3d.org sample30, Biogesta: TLNG/TLND talon, MT1G/MT5G ... with G/D for gauche/droite,
+    no pelvis markers): the feet are found and the foot-velocity events alternate like a walk (before: no foot
+    markers, no event)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = read_c3d(shared_path("c3d_org/sample30_Biogesta_marche281.c3d"), prefix="").stream("markers")
+    assert _foot_markers(m.channels) == {"left": {"toe": "MT1G", "mt5": "MT5G", "heel": "TLNG"},
+                                         "right": {"toe": "MT1D", "mt5": "MT5D", "heel": "TLND"}}
+    res = GaitFootVelocity()._detect_stream(m)
+    strikes = [e for e in res.events if e.kind == "foot_strike"]
+    assert len(strikes) >= 4
+    assert all(a.side != b.side for a, b in itertools.pairwise(strikes))  # left, right, left, ...
+    steps = np.diff([e.time_s for e in strikes])
+    assert np.all((steps > 0.4) & (steps < 1.0))  # a step of a walk

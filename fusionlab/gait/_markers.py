@@ -39,7 +39,7 @@ __all__ = ["GaitFootVelocity", "GaitZeni"]
 # Analysis (L.TO), CAST / IOR (L_FCC, L_FM1, L_FM5, L_FAL, L_IAS, L_IPS), OpenSim-like (L.Heel, L.ASIS),
 # Qualisys sports set (LHeelBack, LToeTip, LForefoot5, LAnkleOut)
 FOOT_ROLES: dict[str, tuple[str, ...]] = {
-    "heel": ("hee", "heel", "fcc", "cal", "calc", "calcaneus", "hl", "heelback"),
+    "heel": ("hee", "heel", "fcc", "cal", "calc", "calcaneus", "hl", "heelback", "tln", "talon"),
     "toe": ("toe", "to", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2", "hallux", "hlx"),
     "ankle": ("ank", "mal", "lmal", "ankle", "lm", "fal", "ankleout"),
     "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5", "forefoot5"),

@@ -44,11 +44,15 @@ PELVIS_CUTOFF_HZ = 6.0  # pelvis positions are differentiated twice: smoother th
 
 # normalised marker-name stems (lowercase, subject prefix and separators removed, side letter removed)
 FOOT_MARKERS = {
-    "heel": ("hee", "heel", "fcc", "cal", "calc", "calcaneus", "hl", "heelback"),
+    "heel": ("hee", "heel", "fcc", "cal", "calc", "calcaneus", "hl", "heelback", "tln", "talon"),
     "toe": ("toe", "tt", "mt2", "fm2", "fm1", "mt1", "mth2", "toetip", "forefoot2", "hallux", "hlx"),
     "mt5": ("fm5", "mt5", "vmt5", "met5", "mth5", "m5", "forefoot5"),
 }
-SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right"}
+SIDE_WORDS = {"l": "left", "left": "left", "r": "right", "right": "right",
+              # French: gauche / droite, after the stem (MT1G, TLND, Talon_G)
+              "g": "left", "gauche": "left", "d": "right", "droite": "right", "droit": "right"}
+_FRONT_SIDES = ("left", "right", "l", "r")  # glued before the stem (LHEE)
+_BACK_SIDES = ("gauche", "droite", "droit", "left", "right", "l", "r", "g", "d")  # glued after it (HeelL, MT1G)
 
 
 def _norm_name(name: str) -> str:
@@ -70,17 +74,17 @@ def side_readings(name: str) -> list[tuple[str, str]]:
     toks = _name_tokens(name)
     n = _norm_name(name)
     out: list[tuple[str, str]] = []
-    if len(toks) > 1 and toks[0] in SIDE_WORDS:
+    if len(toks) > 1 and toks[0] in _FRONT_SIDES:
         out.append((SIDE_WORDS[toks[0]], "".join(toks[1:])))
     if len(toks) > 1 and toks[-1] in SIDE_WORDS:
         out.append((SIDE_WORDS[toks[-1]], "".join(toks[:-1])))
     glued_front = False
-    for word in ("left", "right", "l", "r"):
+    for word in _FRONT_SIDES:
         if n.startswith(word) and len(n) > len(word):
             out.append((SIDE_WORDS[word], n[len(word):]))
             glued_front = True
             break
-    for word in ("left", "right", "l", "r"):  # "heell", only for a name that does not begin with a side letter
+    for word in _BACK_SIDES:  # "heell", "mt1g", only for a name that does not begin with a side letter
         if not glued_front and n.endswith(word) and len(n) > len(word):  # ("LMALL" is L + MALL, not LMAL + L)
             out.append((SIDE_WORDS[word], n[:-len(word)]))
             break
@@ -101,8 +105,8 @@ def _known_readings(name: str, stems: frozenset[str] | set[str] | tuple[str, ...
     """The readings of `side_readings` whose stem is known; the glued ones only when the whole name is not itself an
     unsided stem (``"Heel"``, ``"sacr"``), the ones with the side as a separate word always (``"HEE_L"``)."""
     toks = _name_tokens(name)
-    explicit = len(toks) > 1 and (toks[0] in SIDE_WORDS or toks[-1] in SIDE_WORDS)
-    n_explicit = (toks[0] in SIDE_WORDS) + (toks[-1] in SIDE_WORDS) if explicit else 0
+    explicit = len(toks) > 1 and (toks[0] in _FRONT_SIDES or toks[-1] in SIDE_WORDS)
+    n_explicit = (toks[0] in _FRONT_SIDES) + (toks[-1] in SIDE_WORDS) if explicit else 0
     readings = side_readings(name)
     if _norm_name(name) in stems:
         readings = readings[:n_explicit]
