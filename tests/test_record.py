@@ -270,3 +270,34 @@ def test_merge_is_chunked_and_equals_the_in_memory_read(tmp_path, monkeypatch) -
         assert [(e.label, e.time_s) for e in r.events(source="lsl", clock="device")] == [("start", 1.5),
                                                                                             ("stop ü", 2.5)]
         assert r.events(source="lsl")[0].time_s == pytest.approx(1.75)
+
+
+def test_live_file_appears_only_when_readable(tmp_path) -> None:
+    """A reader that opens the live file the moment it appears never finds it locked: the writer builds it under a
+    hidden name and renames it once SWMR is on (a reader in that window got BlockingIOError in a CI run)."""
+    from fusionlab.record._live import LiveStreamSpec, LiveWriter
+
+    session = tmp_path / "race.h5"
+    live = live_path(session)
+    specs = [LiveStreamSpec(f"lsl.s{k}", ("a", "b"), ("V", "V"), clock="c0") for k in range(300)]  # slow to build
+    writer = LiveWriter(live, specs)
+    errors: list[BaseException] = []
+    opened: list[int] = []
+
+    def read_when_it_appears() -> None:
+        deadline = time.monotonic() + 30
+        while not live.exists() and time.monotonic() < deadline:
+            pass
+        try:
+            with open_live(session) as r:
+                opened.append(len(r.find_streams()))
+        except BaseException as e:  # the failure under test
+            errors.append(e)
+
+    t = threading.Thread(target=read_when_it_appears)
+    t.start()
+    with writer:
+        t.join(60)
+    assert not errors, errors
+    assert opened == [300]
+    assert not list(tmp_path.glob(".*.starting"))

@@ -165,12 +165,18 @@ class LiveWriter:
 
     # -------------------------------------------------------------------------------------------- lifecycle
     def open(self) -> LiveWriter:
-        """Create the file and its datasets, then switch to SWMR mode."""
+        """Create the file and its datasets, then switch to SWMR mode.
+
+        The file is built under a hidden name and appears under its own name only once it is in SWMR mode: a reader
+        that opened it in between found it locked for writing (``BlockingIOError``, seen in 1 of ~12 CI runs).
+        """
         if self.path.exists():
             msg = (f"{self.path}: a live recording file exists already (an earlier recording was not merged). "
                    "Merge it with 'fusionlab record --finalize -o SESSION.h5' or move it away.")
             raise FileExistsError(msg)
-        f = h5py.File(self.path, "w", libver="latest")
+        starting = self.path.with_name(f".{self.path.name}.starting")
+        starting.unlink(missing_ok=True)  # left by a recorder killed while starting: never held data
+        f = h5py.File(starting, "w", libver="latest")
         init_root(f)  # a live file is a session file (readable by SessionReader) plus the recorder's extras
         f.attrs["live"] = 1
         f.attrs["recorder"] = "fusionlab record --lsl"
@@ -217,6 +223,7 @@ class LiveWriter:
             a["clock"] = s.clock
             a["meta"] = json.dumps({**dict(s.meta), "nominal_rate_hz": s.nominal_rate_hz})
         f.swmr_mode = True
+        os.replace(starting, self.path)  # the open handle follows the file (POSIX rename keeps the inode)
         self._f = f
         return self
 
