@@ -489,3 +489,27 @@ def test_lab_with_downward_vertical_gives_the_same_foot(tmp_path) -> None:
     np.testing.assert_allclose(down.mean, up.mean * [1.0, -1.0, -1.0], atol=1e-6)  # the down lab's axes
     np.testing.assert_allclose(down.sd(), up.sd(), rtol=1e-6)
     np.testing.assert_allclose(out["down"]["stride_left"].mean, out["up"]["stride_left"].mean, atol=1e-6)
+
+
+@pytest.mark.shared_data
+def test_markers_on_an_unsynchronised_clock_are_not_fused(tmp_path) -> None:
+    """A foot IMU 0.5 s off the markers' clock, not synchronised: the markers are left out with a note (they were
+    fused half a second off, without a word); on the true clocks they are fused."""
+    import warnings
+
+    from fusionlab.adapters.c3d import read_c3d
+    from fusionlab.simulate import simulate_session, true_clocks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = read_c3d(shared_path("btkdata/PiG_Motion-FlatFoot-Full.c3d"), prefix="")
+    sim = simulate_session(src, imus=("left_foot",), video=False, include_markers=True, include_truth=False,
+                           seed=0, imu_offset_s=0.5)
+    for name, session in (("raw", sim), ("synced", true_clocks(sim))):
+        save_session(session, tmp_path / f"{name}.h5")
+        with open_session(tmp_path / f"{name}.h5") as r:
+            res = fuse_foot(r, side="left")
+        pos = next(s for s in res.signals if s.name == "foot_position_left")
+        markers_used = any("markers" in i for i in pos.inputs)
+        note = [w for w in res.warnings if "unsynchronised with the IMU" in w and "markers not fused" in w]
+        assert markers_used == (name == "synced") and bool(note) == (name == "raw"), (name, pos.inputs, res.warnings)

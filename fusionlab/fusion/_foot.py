@@ -275,6 +275,18 @@ def _foot_imu(reader: SessionReader, side: str) -> Stream | None:
     return None
 
 
+def _unsynchronised(clocks: dict[str, Any], a: str, b: str) -> bool:
+    """Whether streams on clocks ``a`` and ``b`` cannot be put on one time line: different clocks, one of which has
+    no measured offset (``method == "unsynchronised"`` or an infinite offset SD)."""
+    if a == b:
+        return False
+    for c in (a, b):
+        e = clocks.get(c)
+        if e is not None and (e.method == "unsynchronised" or not math.isfinite(e.offset_sd_s)):
+            return True
+    return False
+
+
 def _foot_markers(reader: SessionReader, side: str) -> tuple[Stream, dict[str, str]] | None:
     from fusionlab.sync._signals import find_foot_markers
 
@@ -311,9 +323,7 @@ def _foot_video(reader: SessionReader, side: str, imu: Stream, tg: NDArray[np.fl
             result.warnings.append(f"{s.name}: no pixel scale (meta 'scale_m_per_px'); video not used for the "
                                    f"{side} foot")
             continue
-        e = clocks.get(s.clock)
-        if s.clock != imu.clock and e is not None and (e.method == "unsynchronised"
-                                                       or not math.isfinite(e.offset_sd_s)):
+        if _unsynchronised(clocks, s.clock, imu.clock):
             result.warnings.append(f"{s.name}: its clock '{s.clock}' is unsynchronised with the IMU; video not "
                                    f"fused for the {side} foot (run `fusionlab sync` on the session first)")
             continue
@@ -470,6 +480,11 @@ def _fuse_one(reader: SessionReader, imu: Stream, side: str, withhold: Sequence[
 
     # markers on the grid (session clock), withheld stretches removed
     found = _foot_markers(reader, side)
+    if found is not None and _unsynchronised(reader.clocks(), found[0].clock, imu.clock):
+        result.warnings.append(f"{found[0].name}: its clock '{found[0].clock}' is unsynchronised with the IMU "
+                               f"'{imu.name}'; markers not fused for the {side} foot (run `fusionlab sync` on the "
+                               "session first)")
+        found = None
     marker_names: list[str] = []
     m_sd0: list[float] = []
     z_m = np.zeros((0, n, 3))
