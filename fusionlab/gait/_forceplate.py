@@ -7,6 +7,7 @@ annotations.
 from __future__ import annotations
 
 import math
+import warnings as _pywarnings
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -383,6 +384,8 @@ class GaitForcePlate(BaseGaitDetector):
             return
         cop_m = np.stack([np.interp(tm[sel], tp, cop[:, a]) for a in horiz], axis=1)  # NaN-safe below
         dist: dict[str, float] = {}
+        airborne: dict[str, NDArray[np.bool_]] = {}
+        per_frame: dict[str, NDArray[np.float64]] = {}
         low: dict[str, NDArray[np.bool_]] = {}
         for side, roles in feet.items():
             stack = np.stack([_marker(markers, ch) for ch in roles.values()])
@@ -391,6 +394,17 @@ class GaitForcePlate(BaseGaitDetector):
             pos = np.where(count > 0, np.nansum(stack, axis=0) / np.maximum(count, 1), np.nan)
             d = np.linalg.norm(pos[sel][:, horiz] - cop_m, axis=1)
             dist[side] = float(np.nanmedian(d)) if np.isfinite(d).any() else math.inf
+            with np.errstate(invalid="ignore"), _pywarnings.catch_warnings():
+                _pywarnings.simplefilter("ignore", RuntimeWarning)  # frames with no marker of this foot
+                # each marker's height above its lowest during this contact: the least lifted marker
+                heights = up_sign * stack[:, :, up][:, sel]
+                lift = np.nanmin(heights - np.nanmin(heights, axis=1)[:, None], axis=0)
+                # only a foot with a forefoot marker: a heel alone rises at heel-off, long before the toe leaves
+                if np.isfinite(lift).any() and {"toe", "mt5"} & set(roles):
+                    # after the contact's loading peak, every marker of the foot above its level in this contact
+                    peak_t = float(tp[int(np.nanargmax(np.abs(plate.channel("force")[c["_i0"]:c["_i1"], up])))])
+                    airborne[side] = (lift > FOOT_ON_PLATE_HEIGHT_M) & (tm[sel] > peak_t)
+                    per_frame[side] = d
             z = up_sign * pos[:, up]  # height
             stand = np.nanpercentile(z, 5) if np.isfinite(z).any() else np.nan
             corners = np.asarray(plate.meta.get("corners_m") or [], dtype=float)
@@ -408,6 +422,22 @@ class GaitForcePlate(BaseGaitDetector):
         for o in others:
             if low[o].sum() / rate >= OTHER_FOOT_MIN_S:
                 c["reasons"].append(f"the {o} foot is also on the plate ({low[o].sum() / rate:.2f} s)")
+        # the foot in the air while the plate is still loaded, its centre of pressure nearer the other foot: a
+        # treadmill belt that the other foot, landing on the next belt, loads near the boundary after this foot
+        # left it; the threshold crossing is then the other foot's, not this foot's foot off
+        air = airborne.get(side)
+        others_d = [per_frame[o] for o in per_frame if o != side]
+        if air is not None and others_d and len(per_frame) == len(feet) and c.get("fo_s") is not None:
+            with np.errstate(invalid="ignore"):
+                air = air & (np.nanmin(others_d, axis=0) < per_frame[side])
+            t_sel = tm[sel]
+            runs = np.flatnonzero(np.diff(np.concatenate(([0], air.astype(np.int8), [0]))))
+            for a, b in zip(runs[::2], runs[1::2], strict=True):
+                if (b - a) / rate >= OTHER_FOOT_MIN_S and c["fo_s"] > t_sel[a] + OTHER_FOOT_MIN_S:
+                    c["edge"].append(f"the {side} foot is in the air from {t_sel[a]:.3f} s while the plate stays "
+                                     f"loaded until {c['fo_s']:.3f} s (another foot's load): no foot off")
+                    c["fo_s"] = None
+                    break
 
 
 def _zero_text(plate: Stream) -> str:
