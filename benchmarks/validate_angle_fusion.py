@@ -112,7 +112,7 @@ def main() -> int:
         n_clean += len(rm.conflicts)
         dur += float(km.times[-1] - km.times[0])
         print(f"   with markers: rms(fused - markers) deg {np.degrees(d).round(3)}; marker noise SD deg "
-              f"{math.degrees(km.noise['markers']):.2f}; posterior SD deg {np.degrees(np.median(km.sd())):.2f}; "
+              f"{math.degrees(km.noise['markers']):.2f}; posterior SD deg {np.degrees(np.nanmedian(km.sd())):.2f}; "
               f"clean conflicts {len(rm.conflicts)}")
         for c in rm.conflicts:
             print(f"     {c.quantity} {c.modality} {c.start_s:.2f}-{c.end_s:.2f} {c.severity} {c.score:.1f}")

@@ -20,24 +20,30 @@ Model (for Plug-in-Gait-like marker sets: ASIS, PSIS or sacrum, thigh, knee, tib
       straight down (90 deg when the foot is level in the pelvis frame).
 
     Angles are in rad, NaN where a marker is missing (a marker at exactly (0, 0, 0), as some writers store a
-    missing marker, counts as missing). Compared with Plug-in Gait's own angles on the shared files
+    missing marker, counts as missing) and where the markers are not a body (`body_frames`: the gait detectors'
+    rule, `fusionlab.gait._markers._unusable_frames`, e.g. a pelvis marker less than 0.3 m above a foot marker or
+    two markers of one foot within 20 mm; corrupt or mislabelled files), with a note in the angle stream's
+    ``meta["warnings"]``. Compared with Plug-in Gait's own angles on the shared files
     (``tests/test_kinematics.py``) the knee follows within a few degrees after removing a constant offset; the
     hip and ankle differ by constant offsets (PiG's thigh and foot axes are defined differently).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal as sps
 
 from fusionlab.exceptions import ValidationError
-from fusionlab.gait._markers import ASIS, PSIS, SACRUM, _foot_markers, _norm, _up_axis_of
+from fusionlab.gait._markers import (ASIS, PSIS, SACRUM, _foot_markers, _norm, _unusable_frames, _up_axis_of,
+                                     _vertical_decision, _with_vertical_up)
 from fusionlab.model import Stream
 from fusionlab.sync._signals import sided_stem
 
-__all__ = ["ANGLE_CHANNELS", "find_leg_markers", "joint_centres", "sagittal_angles", "segment_angle",
-           "segment_frames"]
+__all__ = ["ANGLE_CHANNELS", "body_frames", "find_leg_markers", "joint_centres", "sagittal_angles",
+           "segment_angle", "segment_frames"]
 
 ANGLE_CHANNELS: tuple[str, ...] = (
     "left_hip_flexion", "left_knee_flexion", "left_ankle_dorsiflexion",
@@ -77,7 +83,32 @@ def find_leg_markers(channels: tuple[str, ...]) -> dict[str, str]:
 
 
 def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+    """``v`` scaled to unit length along the last axis; NaN where its length is zero or not finite (two markers at
+    one place, e.g. a corrupt file, give no direction, not a division warning)."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    ok = np.isfinite(n) & (n > 0.0)
+    return np.divide(v, n, out=np.full(np.shape(v), np.nan), where=ok)
+
+
+def body_frames(markers: Stream) -> tuple[Stream, dict[str, int], str | None]:
+    """The marker stream with the frames whose markers are not a body made gaps (NaN), by the gait detectors' rule
+    (`fusionlab.gait._markers._unusable_frames`, on the markers with the lab's vertical pointing up: per side, a
+    pelvis marker less than ``UP_MIN_M`` above a foot marker, or two markers of one foot within
+    ``MARKER_MIN_SEP_M``: that foot's markers; the pelvis markers where they fail against every foot seen).
+
+    Returns the stream (the same object when every frame is usable), the number of unusable frames per side and a
+    note (None when every frame is usable)."""
+    up, sign, _ = _vertical_decision(markers)
+    m = _with_vertical_up(markers, up) if sign < 0 else markers
+    checked, counts, note = _unusable_frames(m, up)
+    if note is None:
+        return markers, {}, None
+    gone = np.isnan(np.asarray(checked.data, dtype=np.float64)).any(axis=-1)
+    data = np.array(markers.data, dtype=np.float64, copy=True)
+    data[gone] = np.nan
+    what = note.split(": those frames are unusable")[0]
+    return (replace(markers, data=data), counts,
+            f"{markers.name}: {what}: those frames are unusable, no joint angle there (NaN)")
 
 
 def _up_axis(markers: Stream) -> int:
@@ -135,13 +166,16 @@ def segment_angle(v: NDArray[np.float64], anterior: NDArray[np.float64],
     return np.arctan2(np.sum(v * anterior, axis=1), -np.sum(v * up, axis=1))
 
 
-def sagittal_angles(markers: Stream, *, name: str | None = None) -> Stream:
+def sagittal_angles(markers: Stream, *, name: str | None = None, check_body: bool = True) -> Stream:
     """Hip flexion, knee flexion and ankle dorsiflexion of both legs (rad) from a marker stream.
 
     Returns a ``model`` stream on the markers' clock and time base, channels `ANGLE_CHANNELS` (an angle whose
-    markers are missing is all NaN), frame ``"joint:sagittal"``.
+    markers are missing is all NaN), frame ``"joint:sagittal"``. Frames whose markers are not a body
+    (`body_frames`) give NaN; the stream's ``meta`` then holds ``"unusable_frames"`` (count per side) and the note
+    in ``"warnings"``. ``check_body=False`` skips that check (the angles of every frame, corrupt or not).
     """
-    c = joint_centres(markers)
+    checked, unusable, note = body_frames(markers) if check_body else (markers, {}, None)
+    c = joint_centres(checked)
     ant, up = c["anterior"], c["up"]
     n = markers.n_samples
     data = np.full((n, len(ANGLE_CHANNELS)), np.nan)
@@ -162,7 +196,8 @@ def sagittal_angles(markers: Stream, *, name: str | None = None) -> Stream:
         rate_hz=markers.rate_hz, start_s=markers.start_s, time_s=markers.time_s, clock=markers.clock,
         orig_units=("rad",) * len(ANGLE_CHANNELS),
         meta={"algorithm": "fusionlab.kinematics.sagittal_angles", "model": "pelvis frame, Harrington 2007 hip "
-              "centre, lateral knee/ankle markers, heel-toe foot", "markers": markers.name})
+              "centre, lateral knee/ankle markers, heel-toe foot", "markers": markers.name,
+              **({"unusable_frames": unusable, "warnings": [note]} if note else {})})
 
 
 def _smooth(x: NDArray[np.float64], rate_hz: float, cutoff_hz: float) -> NDArray[np.float64]:
@@ -194,7 +229,7 @@ def segment_frames(markers: Stream, *, smooth_hz: float = 8.0
     """
     rate = float(markers.rate_hz or 1.0 / np.median(np.diff(markers.times())))
     c = {k: _smooth(v, rate, smooth_hz) for k, v in joint_centres(markers).items()}
-    right = c["right"] / np.linalg.norm(c["right"], axis=1, keepdims=True)
+    right = _unit(c["right"])
     rots: dict[str, NDArray[np.float64]] = {}
     pos: dict[str, NDArray[np.float64]] = {}
     for side in ("left", "right"):
@@ -204,16 +239,12 @@ def segment_frames(markers: Stream, *, smooth_hz: float = 8.0
             if a not in c or b not in c:
                 continue
             if seg == "foot":
-                x = c[b] - c[a]
-                x /= np.linalg.norm(x, axis=1, keepdims=True)
-                z = right - np.sum(right * x, axis=1, keepdims=True) * x
-                z /= np.linalg.norm(z, axis=1, keepdims=True)
+                x = _unit(c[b] - c[a])
+                z = _unit(right - np.sum(right * x, axis=1, keepdims=True) * x)
                 y = np.cross(z, x)
             else:
-                y = c[a] - c[b]
-                y /= np.linalg.norm(y, axis=1, keepdims=True)
-                z = right - np.sum(right * y, axis=1, keepdims=True) * y
-                z /= np.linalg.norm(z, axis=1, keepdims=True)
+                y = _unit(c[a] - c[b])
+                z = _unit(right - np.sum(right * y, axis=1, keepdims=True) * y)
                 x = np.cross(y, z)
             rots[f"{side}_{seg}"] = np.stack([x, y, z], axis=2)
             pos[f"{side}_{seg}"] = 0.5 * (c[a] + c[b])

@@ -91,6 +91,12 @@ _OFFSET0_SD_RAD = {"hip": 0.07, "knee": 0.022, "ankle": 0.035}
 _JERK_WINDOW_S = 0.2
 _JERK_ITER = 3
 _U_WIDE = 1e6
+# a fused angle is an estimate only where its 95 % band is narrower than the joint's whole range of motion (AAOS
+# normal ranges, Greene & Heckman 1994: hip 120 deg flexion + 30 deg extension, knee 135 deg flexion, ankle 20 deg
+# dorsiflexion + 50 deg plantarflexion): wider, it says nothing about the posture (the smoother has extrapolated
+# beyond what the data bridge, e.g. at the recording's edges or across long marker gaps): NaN, with a note
+_RANGE_OF_MOTION_RAD = {"hip": math.radians(150.0), "knee": math.radians(135.0), "ankle": math.radians(70.0)}
+_BAND_Z = float(stats.norm.ppf(0.975))  # half-width of the 95 % band in SD
 _MEAS: dict[str, tuple[int, ...]] = {"markers": (0,), "video": (1,), "imu": (2, 3)}
 _ROW_NAME = ("markers", "video", "imu", "imu:tilt")  # residual series names in the conflict test
 
@@ -308,6 +314,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     channels = [f"{side}_{j}" for side in SIDES for j in joints]
     # 1. marker angles (fusionlab.kinematics model)
     marker: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    marker_not_body: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {}
     if "markers" in use:
         for s, t in streams:
             if s.modality != "markers":
@@ -317,9 +324,15 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             except Exception as e:
                 warnings.append(f"{s.name}: no marker angles ({e})")
                 continue
+            warnings.extend(a.meta.get("warnings", []))  # e.g. frames whose markers are not a body (NaN)
+            # the frames whose angle exists only without the body check (`kinematics.body_frames`): corrupt markers
+            raw = sagittal_angles(s, check_body=False) if a.meta.get("unusable_frames") else a
             for ch in channels:
                 side, j = ch.split("_")
                 x = a.channel(f"{side}_{_MARKER_CHANNEL[j]}")
+                not_body = np.isfinite(raw.channel(f"{side}_{_MARKER_CHANNEL[j]}")) & ~np.isfinite(x)
+                if not_body.any():
+                    marker_not_body[ch] = (t, not_body)
                 if np.isfinite(x).any():
                     marker[ch] = (t, np.asarray(x, dtype=np.float64))
             sources["markers"] = [s.name]
@@ -390,6 +403,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     # bias-step test (`_bias_step_flags`), not fused
     gyro_xy = np.full((C, T, 4), np.nan)
     persp_var = np.zeros((C, T))
+    not_body = np.zeros((C, T), dtype=bool)
     every = max(1, round(_INCL_EVERY_S / dt))
     offset = np.zeros(C)
     for c, ch in enumerate(channels):
@@ -399,6 +413,10 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
             k, inside = _nearest_index(grid, tm)
             z[c, k[inside], 0] = xm[inside]
             r[c, k[inside], 0] = _R0_MARKERS_RAD ** 2
+        if ch in marker_not_body:
+            tb, xb = marker_not_body[ch]
+            k, inside = _nearest_index(grid, tb)
+            not_body[c, k[inside & xb]] = True
         if ch in video:
             tv, xv, vv, pv = video[ch]
             k, inside = _nearest_index(grid, tv)
@@ -449,6 +467,7 @@ def angle_inputs(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS,
     inp.clocks_of = clocks_of
     inp.gyro_xy = gyro_xy
     inp.video_persp_var = persp_var
+    inp.marker_not_body = not_body  # (C, T) the markers' frames that are not a body (`kinematics.body_frames`)
     return inp
 
 
@@ -1122,6 +1141,34 @@ def _local_jerk(F: NDArray[np.float64], Q: NDArray[np.float64], H: NDArray[np.fl
     return aug, s2
 
 
+def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Half-open ``[start, end)`` index runs where ``mask`` is True."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def _not_estimated(t: NDArray[np.float64], var: NDArray[np.float64], z: NDArray[np.float64], joint: str,
+                   channel: str) -> tuple[NDArray[np.bool_], str | None]:
+    """Samples whose posterior 95 % band is wider than the joint's whole range of motion (`_RANGE_OF_MOTION_RAD`):
+    no modality measured the angle for longer than the smoother can bridge. Returns the mask and a note saying
+    where and why (None when there is none)."""
+    sd_max = _RANGE_OF_MOTION_RAD[joint] / (2.0 * _BAND_Z)
+    with np.errstate(invalid="ignore"):
+        gone = ~(np.sqrt(var) <= sd_max)  # NaN variance counts as not estimated
+    if not gone.any():
+        return gone, None
+    seen = np.isfinite(z).any(axis=1)
+    spans = [(float(t[a]), float(t[b - 1])) for a, b in _runs(gone)]
+    where = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in spans[:4]) + (f" and {len(spans) - 4} more" if len(spans) > 4
+                                                                      else "")
+    inside = int(np.count_nonzero(gone[np.argmax(seen):len(seen) - np.argmax(seen[::-1])])) if seen.any() else 0
+    note = (f"{channel} angle: not estimated (NaN) in {gone.sum()} of {len(t)} samples ({where}; {inside} of them "
+            f"between the first and last measurement): no modality measured it for longer than the smoother can "
+            f"bridge there (posterior SD above {math.degrees(sd_max):.1f} deg: its 95 % band wider than the "
+            f"{joint}'s whole range of motion, {math.degrees(_RANGE_OF_MOTION_RAD[joint]):.0f} deg)")
+    return gone, note
+
+
 def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Sequence[str] = ANGLE_MODALITIES,
                 window_s: float = 0.5, alpha: float = 1e-5, conflicts: bool = True,
                 n_iter: int = 30) -> FusionResult:
@@ -1216,11 +1263,30 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
                                    f"was raised to it (NOISE_FLOOR; e.g. smoothed marker data).")
         mean, var = out.x_smoothed[idx, :, 0].T.copy(), out.P_smoothed[idx, :, 0, 0].T.copy()
         measured = sorted({j for m in ANGLE_MODALITIES for j in _MEAS[m]})  # not the jerk pseudo-measurement
+        not_estimated: dict[str, list[tuple[float, float]]] = {}
         for k, c in enumerate(idx):
             if not np.isfinite(z[c][:, measured]).any():  # this side measured by nothing: the prior is no estimate
                 mean[:, k] = var[:, k] = np.nan
                 result.warnings.append(f"{inp.channels[c]} angle: no synchronised source measures it; left empty "
                                        f"(NaN), not fused")
+                continue
+            # per sample, the same principle: where the smoother has bridged (or extrapolated) further than the data
+            # support, its 95 % band is wider than the joint's range of motion: not an estimate
+            gone, note = _not_estimated(t, var[:, k], z[c][:, measured], joint, inp.channels[c])
+            if note:
+                mean[gone, k] = var[gone, k] = np.nan
+                result.warnings.append(note)
+            # a channel resting on markers alone has no estimate in frames whose markers are not a body (corrupt
+            # or mislabelled): the smoother would bridge them from neighbouring frames of the same corrupt data
+            corrupt = inp.marker_not_body[c] & np.isfinite(mean[:, k])
+            if corrupt.any() and not np.isfinite(z[c][:, [j for j in measured if j != 0]]).any():
+                mean[corrupt, k] = var[corrupt, k] = np.nan
+                gone |= corrupt
+                result.warnings.append(
+                    f"{inp.channels[c]} angle: not estimated (NaN) in {corrupt.sum()} more frames whose markers are "
+                    f"not a body (no other modality measures it there)")
+            if gone.any():
+                not_estimated[inp.channels[c]] = [(float(t[a]), float(t[b - 1])) for a, b in _runs(gone)]
         result.signals.append(FusedSignal(
             name=f"{joint}_angle", times=t, mean=mean, var=var,
             channels=tuple(f"{side}_{joint}" for side in SIDES), units=("rad", "rad"), frame="joint:sagittal",
@@ -1228,6 +1294,8 @@ def fuse_angles(reader: Any, *, joints: Sequence[str] = ANGLE_JOINTS, use: Seque
             meta={"noise_per_channel": {inp.channels[c]: {row_names[j]: float(sd[c, j]) for j in range(4)
                                                           if np.isfinite(sd[c, j])} for c in idx},
                   "noise_floored": floored,
+                  "not_estimated_s": not_estimated,
+                  "max_sd_rad": _RANGE_OF_MOTION_RAD[joint] / (2.0 * _BAND_Z),
                   "video_offset_rad": {inp.channels[c]: float(inp.video_offset[c]) for c in idx},
                   "q_scale": {inp.channels[c]: float(fit.q_scale[c]) for c in idx},
                   "jerk_sd_rad_s3": {inp.channels[c]: float(math.sqrt(np.median(jerk_var[c]) * dt)) for c in idx},
