@@ -223,7 +223,7 @@ class LiveWriter:
             a["clock"] = s.clock
             a["meta"] = json.dumps({**dict(s.meta), "nominal_rate_hz": s.nominal_rate_hz})
         f.swmr_mode = True
-        os.replace(starting, self.path)  # the open handle follows the file (POSIX rename keeps the inode)
+        starting.replace(self.path)  # the open handle follows the file (POSIX rename keeps the inode)
         self._f = f
         return self
 
