@@ -1,9 +1,14 @@
 """Synchronisation acceptance report on the gaitmap recording (foot IMUs + Vicon foot markers, recorded in sync).
 
-Run:  python benchmarks/sync_acceptance.py [--trials 50] [--data ../shared/data]
+Run:  python benchmarks/sync_acceptance.py [--trials 50] [--data ../shared/data] [--pairs]
 
 The IMU clock is shifted by a random offset in ±10 s and stretched by a random drift in ±200 ppm; `fusionlab sync`
 must recover them. Prints the error of every trial and the summary figures quoted in docs/sync.md.
+
+``--pairs`` also runs `synchronize_session` (every method) on every ordered pair of different walks that carry
+annotated gait events (``WALKS_WITH_EVENTS``: every C3D walk with foot strike/off events in ../shared/data and
+sample_data), each file on its own clock, and counts the pairs for which sync accepts an offset (must be 0), and
+the pairs that are the same recording stored twice (``SAME_RECORDING``), which may be accepted (about 2 min).
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+import itertools
+import logging
+import time
+import warnings
 
 from fusionlab.adapters.imu_gaitmap import read_gaitmap_imu, read_gaitmap_mocap
 from fusionlab.model import ClockEntry, Session
@@ -66,12 +76,80 @@ def run(data: Path, trials: int, seed: int = 2026) -> dict[str, float]:
     return summary
 
 
+# every C3D walk with annotated foot strike / foot off events (paths under ../shared/data; "sample_data/..." is the
+# repository's own folder); files that ezc3d cannot read (MIPS) are not listed
+WALKS_WITH_EVENTS = (
+    "btkdata/PiG_Motion-FlatFoot-Full.c3d", "btkdata/PiG_Motion-FlatFoot-Hole.c3d",
+    "c3d_org/sample00_MAC_Walk1.c3d", "c3d_org/sample00_vicon_pyCGM2_CGM24_Walking01.c3d",
+    "c3d_org/sample03_gait-pig-nz.c3d", "c3d_org/sample03_gait-pig.c3d", "c3d_org/sample04_sub_labels.c3d",
+    "c3d_org/sample09_PlugInC3D.c3d", "c3d_org/sample09_VER4C3D.c3d", "c3d_org/sample11_2198928.c3d",
+    "c3d_org/sample23_Vicon_analysis.c3d", "ezc3d_testfiles/Qualisys.c3d", "gaitalytics/treadmill_events.c3d",
+    "sample_data/qualisys_walking.c3d", "sample_data/vicon_pycgm2_walking01.c3d",
+)
+# the same recording stored twice (another format, another processing stage, a copy): not unrelated walks
+SAME_RECORDING = (
+    {"PiG_Motion-FlatFoot-Full", "PiG_Motion-FlatFoot-Hole"}, {"sample09_PlugInC3D", "sample09_VER4C3D"},
+    {"Qualisys", "qualisys_walking"}, {"sample00_vicon_pyCGM2_CGM24_Walking01", "vicon_pycgm2_walking01"},
+)
+
+
+def _walk_path(data: Path, rel: str) -> Path:
+    if rel.startswith("sample_data/"):
+        return Path(__file__).resolve().parents[1] / rel
+    return data / rel
+
+
+def same_recording(a: str, b: str) -> bool:
+    """Whether two walk files (stems) are the same recording stored twice."""
+    return any(a in g and b in g for g in SAME_RECORDING)
+
+
+def run_pairs(data: Path) -> dict[str, int]:
+    """`synchronize_session` on every ordered pair of different annotated walks; print and count acceptances."""
+    from fusionlab.adapters.c3d import read_c3d
+
+    logging.disable(logging.WARNING)
+    trials = {}
+    for rel in WALKS_WITH_EVENTS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trials[Path(rel).stem] = read_c3d(_walk_path(data, rel))
+    counts = {"unrelated_pairs": 0, "unrelated_accepted": 0, "same_pairs": 0, "same_accepted": 0}
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as td:
+        for k, (a, b) in enumerate(itertools.permutations(trials, 2)):
+            ta, tb = trials[a], trials[b]
+            (ca,) = ta.clocks
+            clocks = {**tb.clocks, ca: ClockEntry(ca, 0.0, 0.0, 0.0, 0.0, "reference")}
+            session = Session(streams=ta.streams + tb.streams, events=ta.events + tb.events, clocks=clocks)
+            path = Path(td) / f"p{k}.h5"
+            save_session(session, path)
+            report = synchronize_session(path, store=False)
+            path.unlink()
+            kind = "same" if same_recording(a, b) else "unrelated"
+            counts[f"{kind}_pairs"] += 1
+            if report.results:
+                counts[f"{kind}_accepted"] += 1
+                (res,) = report.results
+                print(f"  accepted ({kind}): {a} <- {b}: offset {res.offset_s:+.4f} s ± {1000 * res.offset_sd_s:.1f} "
+                      f"ms, method {res.method}")
+    print(f"\n{counts['unrelated_pairs']} ordered pairs of different walks: {counts['unrelated_accepted']} accepted "
+          f"(target 0); {counts['same_pairs']} pairs of the same recording stored twice: {counts['same_accepted']} "
+          f"accepted ({time.time() - t0:.0f} s)")
+    return counts
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--trials", type=int, default=50)
+    ap.add_argument("--pairs", action="store_true", help="also sweep every ordered pair of different walks")
     args = ap.parse_args()
-    run(Path(args.data), args.trials)
+    if args.trials > 0:
+        run(Path(args.data), args.trials)
+    if args.pairs:
+        counts = run_pairs(Path(args.data))
+        return 0 if counts["unrelated_accepted"] == 0 else 1
     return 0
 
 

@@ -84,11 +84,31 @@ class SyncEvents(BaseSynchronizer):
     max_rival_fraction
         Refuse when another offset (more than ``2 * tolerance_s`` away) matches at least this fraction of the
         best one's matches: regular gait events repeat every stride, so only irregularity identifies the lag.
+    min_margin
+        Refuse when the best offset matches fewer than this many events more than any other offset (more than
+        ``2 * tolerance_s`` away).
+    min_completeness
+        Of the events (of kinds and sides present on both clocks) that fall inside the span both event lists cover
+        once aligned, at least this fraction must be matched, on each clock: two recordings of the same walk see
+        the same steps, while an offset that aligns one stride of two unrelated walks leaves their other events
+        unmatched.
+
+    Notes
+    -----
+    Why ``min_matches = 5`` and ``min_margin = 3`` (docs/sync.md, "unrelated walks"): one stride has four events
+    (strike and toe-off of each foot), and one stride of any two walks lines up within ``tolerance_s``. Over every
+    ordered pair of different annotated walks in ``../shared/data`` and ``sample_data`` (202 pairs), the old rules
+    (3 matches, 80 % rival rule) accepted 25, with 3 or 4 matches and a margin of 1-2 over the runner-up (one
+    with 7 against 5). Two recordings of the same walk match every event of the overlap, and an offset one stride
+    away loses that stride's four events.
     """
 
-    def __init__(self, *, tolerance_s: float = 0.05, min_matches: int = 3, max_drift_sd_ppm: float = 100.0,
-                 timing_sd_s: float = 0.005, max_lag_s: float = 60.0, max_rival_fraction: float = 0.8) -> None:
+    def __init__(self, *, tolerance_s: float = 0.05, min_matches: int = 5, max_drift_sd_ppm: float = 100.0,
+                 timing_sd_s: float = 0.005, max_lag_s: float = 60.0, max_rival_fraction: float = 0.8,
+                 min_margin: int = 3, min_completeness: float = 0.75) -> None:
         self.max_rival_fraction = max_rival_fraction
+        self.min_margin = min_margin
+        self.min_completeness = min_completeness
         self.tolerance_s = tolerance_s
         self.min_matches = min_matches
         self.max_drift_sd_ppm = max_drift_sd_ppm
@@ -140,11 +160,32 @@ class SyncEvents(BaseSynchronizer):
         if scores[best] < self.min_matches:
             raise SyncRefused(f"only {scores[best]} events match (needs {self.min_matches}).",
                               "record more steps or events in both devices.")
-        if len(rivals) and rivals.max() >= self.max_rival_fraction * scores[best]:
+        runner_up = int(rivals.max()) if len(rivals) else 0
+        if runner_up and (runner_up >= self.max_rival_fraction * scores[best]
+                          or scores[best] - runner_up < self.min_margin):
             raise SyncRefused(f"ambiguous event matching: {scores[best]} events match at offset {best_offset:+.3f} s "
-                              f"and {rivals.max()} at another offset (regular events repeat).",
+                              f"and {runner_up} at another offset (needs at least {self.min_margin} more and fewer "
+                              f"than {self.max_rival_fraction:.0%} as many; regular events repeat every stride, and "
+                              f"one stride of any two walks lines up).",
                               "make a distinct event (e.g. a single stamp) at the start or use a trigger.")
         pairs = np.array(matches(best_offset))
+        # overlap consistency: inside the span both event lists cover, the events of both clocks must match
+        common = set(ref) & {lab for _t, lab in target}
+        t_ref = np.array([t for t, lab in reference if lab in common])
+        t_tgt = np.array([t + best_offset for t, lab in target if lab in common])
+        lo = max(t_ref.min(), t_tgt.min()) - self.tolerance_s
+        hi = min(t_ref.max(), t_tgt.max()) + self.tolerance_s
+        n_in = (int(np.sum((t_ref >= lo) & (t_ref <= hi))), int(np.sum((t_tgt >= lo) & (t_tgt <= hi))))
+        n_ref_matched = len({r for _t, r in pairs.tolist()})
+        completeness = min(n_ref_matched / max(n_in[0], 1), len(pairs) / max(n_in[1], 1))
+        evidence.update(n_in_overlap_reference=n_in[0], n_in_overlap_target=n_in[1],
+                        completeness=completeness)
+        if completeness < self.min_completeness:
+            raise SyncRefused(f"events at offset {best_offset:+.3f} s: {n_ref_matched} of the {n_in[0]} reference "
+                              f"events and {len(pairs)} of the {n_in[1]} target events inside the span both "
+                              f"cover match (needs {self.min_completeness:.0%} on each clock): the recordings do not "
+                              f"show the same steps.",
+                              "check that both devices recorded the same walk; use a trigger channel (--trigger).")
         x, y = pairs[:, 0], pairs[:, 1] - pairs[:, 0]
         n = len(x)
         floor = self.timing_sd_s / math.sqrt(n)
@@ -176,10 +217,11 @@ class SyncTrigger(SyncEvents):
 
     def __init__(self, *, threshold: float | None = None, tolerance_s: float = 0.05, min_matches: int = 2,
                  max_drift_sd_ppm: float = 100.0, timing_sd_s: float | None = None, max_lag_s: float = 60.0,
-                 max_rival_fraction: float = 0.8) -> None:
+                 max_rival_fraction: float = 0.8, min_margin: int = 1, min_completeness: float = 0.0) -> None:
         super().__init__(tolerance_s=tolerance_s, min_matches=min_matches, max_drift_sd_ppm=max_drift_sd_ppm,
                          timing_sd_s=0.0 if timing_sd_s is None else timing_sd_s, max_lag_s=max_lag_s,
-                         max_rival_fraction=max_rival_fraction)
+                         max_rival_fraction=max_rival_fraction, min_margin=min_margin,
+                         min_completeness=min_completeness)
         self.threshold = threshold
         self.timing_sd_s = timing_sd_s  # type: ignore[assignment]
 
@@ -192,7 +234,8 @@ class SyncTrigger(SyncEvents):
         timing = self.timing_sd_s if self.timing_sd_s is not None else period / math.sqrt(12.0)
         inner = SyncEvents(tolerance_s=self.tolerance_s, min_matches=self.min_matches,
                            max_drift_sd_ppm=self.max_drift_sd_ppm, timing_sd_s=timing, max_lag_s=self.max_lag_s,
-                           max_rival_fraction=self.max_rival_fraction)
+                           max_rival_fraction=self.max_rival_fraction, min_margin=self.min_margin,
+                           min_completeness=self.min_completeness)
         if len(er) < self.min_matches or len(et) < self.min_matches:
             raise SyncRefused(f"the trigger channels show {len(er)} and {len(et)} rising edges (needs "
                               f"{self.min_matches} on each).", "check the channel names and the pulse level.")

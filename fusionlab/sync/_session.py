@@ -22,6 +22,7 @@ from fusionlab.sync.base import SyncRefused, SyncResult
 __all__ = ["SyncReport", "parse_prior", "synchronize_session"]
 
 PRIOR_MIN_LAG_S = 0.05  # with a prior, the correlation search spans at least ± this around the prior offset
+PRIOR_CONFLICT_Z = 3.0  # data and prior disagree when |data - prior| > this many combined SDs
 
 
 @dataclass
@@ -31,6 +32,8 @@ class SyncReport:
     reference_clock: str
     results: list[SyncResult] = field(default_factory=list)
     refused: dict[str, dict[str, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    stored: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (documented in docs/sync.md)."""
@@ -45,7 +48,7 @@ class SyncReport:
 
         return clean({"reference_clock": self.reference_clock,
                       "results": [{**r.__dict__, "interval95_s": list(r.interval95_s())} for r in self.results],
-                      "refused": self.refused})
+                      "refused": self.refused, "warnings": list(self.warnings), "stored": self.stored})
 
 
 def parse_prior(text: str) -> tuple[str, float, float]:
@@ -113,7 +116,16 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
         Known offsets ``CLOCK=OFFSET±SD`` (s), e.g. a device's fixed latency; combined with the data estimate by
         inverse variance, or used alone when the data give none.
     store
-        Write the results into the session's clock entries (atomically).
+        Write the results into the session's clock entries (atomically). Nothing is written when no clock is
+        synchronised, nor when the reference clock changes and a clock is refused (a new session clock makes
+        every earlier estimate void, so a partial result would lose them): the session is then left exactly as
+        it was (``report.stored`` is False).
+
+    Notes
+    -----
+    A prior that the data contradict (the data alone give a confident estimate more than ``PRIOR_CONFLICT_Z``
+    combined SDs from the prior) is not used: the clock is refused, with both estimates in the reason and a
+    warning, since either the prior or the data is wrong and nothing tells which.
     """
     with open_session(path) as r:
         infos = {n: r.stream_info(n) for n in r.stream_names}
@@ -140,6 +152,7 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
             raise ValidationError(msg)
         prior_map[clock] = (mu, sd)
     trig = [_trigger_channel(streams, t) for t in triggers]
+    _check_triggers(triggers, trig, ref_clock)
     ref_trig = [(t, y) for c, t, y in trig if c == ref_clock]
     # anchors: the reference clock, and clocks that their recording system already maps to it (LSL streams when
     # the session clock is the LSL host clock); their signals are used on the session clock
@@ -154,11 +167,23 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
     for clock in sorted(by_clock):
         if clock in anchors:
             continue
-        result, reasons = _sync_one(clock, ref_clock, by_clock[clock], ref_signals, ref_trig,
-                                    [(t, y) for c, t, y in trig if c == clock], events, prior_map.get(clock))
+        clock_trig = [(t, y) for c, t, y in trig if c == clock]
+        result, reasons = _sync_one(clock, ref_clock, by_clock[clock], ref_signals, ref_trig, clock_trig, events,
+                                    prior_map.get(clock))
         if clock in prior_map:
             mu, sd = prior_map[clock]
-            if result is None:
+            # what the data say without the prior (the prior also narrows the correlation search, so the
+            # narrowed search cannot see a contradicting lag)
+            free, _ = _sync_one(clock, ref_clock, by_clock[clock], ref_signals, ref_trig, clock_trig, events)
+            conflict = _prior_conflict(free, mu, sd)
+            if conflict:
+                report.warnings.append(f"{clock}: {conflict}")
+                reasons = {**reasons, "prior_conflict": conflict,
+                           "suggestion": "check the prior (sign, units, clock) or drop it; the data alone give "
+                                         f"{free.offset_s:+.4f} s ± {1000 * free.offset_sd_s:.1f} ms "
+                                         f"({free.method})."}
+                result = None
+            elif result is None:
                 result = SyncResult(clock, ref_clock, mu, sd, 0.0, math.nan, "prior", {"note": "given by the user"})
             else:
                 result = _combine(result, prior_map[clock])
@@ -166,9 +191,43 @@ def synchronize_session(path: str | os.PathLike[str], *, reference: str | None =
             report.refused[clock] = reasons
         else:
             report.results.append(result)
-    if store:
+    reference_changes = str(clocks[ref_clock].method) != "reference" if ref_clock in clocks else True
+    if store and report.results and not (reference_changes and report.refused):
         _store(path, ref_clock, report)
+        report.stored = True
+    elif store and report.results:
+        report.warnings.append(f"nothing stored: {ref_clock} would become the session clock, which voids every "
+                               f"earlier estimate, and {len(report.refused)} clock(s) could not be synchronised to "
+                               f"it ({', '.join(report.refused)}); the session is left as it was.")
     return report
+
+
+def _check_triggers(specs: tuple[str, ...], trig: list[tuple[str, np.ndarray, np.ndarray]], ref_clock: str) -> None:
+    """A trigger needs a channel on the reference clock and one on another clock, else it cannot be used."""
+    if not trig:
+        return
+    on_ref = [s for s, (c, _t, _y) in zip(specs, trig, strict=True) if c == ref_clock]
+    others = [s for s, (c, _t, _y) in zip(specs, trig, strict=True) if c != ref_clock]
+    if not on_ref or not others:
+        got = ", ".join(f"{s} (clock {c})" for s, (c, _t, _y) in zip(specs, trig, strict=True))
+        missing = (f"one on the reference clock {ref_clock}" if not on_ref
+                   else "one on each clock to synchronise (another device)")
+        msg = (f"Invalid value for '--trigger': a trigger synchronises a pair of clocks, so give the pulse channel "
+               f"as recorded by both devices: one on the reference clock and one on the other clock. Got {got}; "
+               f"missing {missing}.")
+        raise ValidationError(msg)
+
+
+def _prior_conflict(free: SyncResult | None, mu: float, sd: float) -> str:
+    """Describe the disagreement of a data estimate and a prior, or "" when they agree (or there is no data)."""
+    if free is None:
+        return ""
+    z = abs(free.offset_s - mu) / math.hypot(free.offset_sd_s, sd)
+    if z <= PRIOR_CONFLICT_Z:
+        return ""
+    return (f"the prior {mu:+.4f} s ± {1000 * sd:.1f} ms contradicts the data, which give {free.offset_s:+.4f} s ± "
+            f"{1000 * free.offset_sd_s:.1f} ms by {free.method} ({z:.0f} combined SDs apart, limit "
+            f"{PRIOR_CONFLICT_Z:g}); nothing stored for this clock.")
 
 
 def _sync_one(clock: str, ref_clock: str, streams: list[Stream], ref_signals: list[Any],

@@ -92,6 +92,11 @@ class SyncCrossCorrelation(BaseSynchronizer):
         Windows whose best correlation is below this are not used. At least two windows must remain: one stride
         of two unrelated walks can correlate at r > 0.99, so a single window never confirms a lag (docs/sync.md,
         "unrelated walks": true matches measured at window r >= 0.964, unrelated windows that agree at <= 0.66).
+    min_windows
+        Fewest confirming windows (at least 2). Known limitation: over the ordered pairs of different annotated
+        walks in ../shared/data, two windows still confirm a lag for 3 pairs (summed force-plate Fz of two
+        overground walks with two plates each, window r 0.96; shank rotation rate, r 0.87); 3 would refuse them
+        but also a true simulated camera with 2 usable windows (tests/test_fusion_cli.py), so it is not the default.
     max_clock_drift_ppm, lag_tolerance_s
         The window lags must agree: largest deviation from the fitted line (or, without drift, from their mean,
         less what ``max_clock_drift_ppm`` allows over their span) at most ``lag_tolerance_s`` (None: half the
@@ -115,8 +120,9 @@ class SyncCrossCorrelation(BaseSynchronizer):
                  min_peak_corr: float = 0.4, min_peak_ratio: float = 1.1, exclusion_s: float = 0.3,
                  min_window_corr: float = 0.8, max_drift_sd_ppm: float = 100.0,
                  timing_floor_s: float | None = None, max_clock_drift_ppm: float = 1000.0,
-                 lag_tolerance_s: float | None = None) -> None:
+                 lag_tolerance_s: float | None = None, min_windows: int = 2) -> None:
         self.max_lag_s = max_lag_s
+        self.min_windows = min_windows
         self.coarse_rate_hz = coarse_rate_hz
         self.lowpass_hz = lowpass_hz
         self.window_s = window_s
@@ -226,10 +232,11 @@ class SyncCrossCorrelation(BaseSynchronizer):
         x, y = np.asarray(centres), np.asarray(win_lags)
         evidence.update(n_windows=len(x), window_corr_median=float(np.median(win_corr)) if win_corr else None,
                         timing_floor_s=floor)
-        if len(x) < 2:
+        if len(x) < max(self.min_windows, 2):
             raise SyncRefused(f"{target.source} and {reference.source} correlate at {coarse_lag:+.3f} s (r = "
-                              f"{peak:.2f}), but only {len(x)} window of the refinement confirms it: one stride of "
-                              f"two unrelated walks can correlate as well, so one window cannot confirm the lag.",
+                              f"{peak:.2f}), but only {len(x)} window(s) of the refinement confirm it (needs "
+                              f"{max(self.min_windows, 2)}): a stride or two of two unrelated walks can correlate as "
+                              f"well, so so few windows cannot confirm the lag.",
                               "a longer recording of the same walk by both devices, a trigger channel (--trigger) or "
                               "a known offset (--prior).")
         a, b, se_a, se_b, resid = linear_fit(x, y)
