@@ -41,7 +41,7 @@ from fusionlab import __version__
 from fusionlab.adapters._c3d_data import read_c3d_content
 from fusionlab.adapters._common import check_path, source_info, stream_prefix
 from fusionlab.adapters._forceplate_math import PlatformError, compute_platforms
-from fusionlab.exceptions import FileFormatError, FusionlabWarning, UnitError
+from fusionlab.exceptions import FileFormatError, FusionlabError, FusionlabWarning, UnitError, ValidationError
 from fusionlab.model import ClockEntry, Event, Session, Stream, normalise_event, unique_labels
 from fusionlab.units import to_si
 
@@ -861,7 +861,7 @@ def _subject_parameters(params: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------------ writing
 def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[str], *,
-              clock: str | None = None, events: Literal["annotation", "all", "none"] = "annotation") -> dict[str, int]:
+              clock: str | None = None, events: Literal["annotation", "all", "none"] = "annotation") -> dict[str, Any]:
     """Export the markers, model outputs, analogs, force platforms and events of one C3D clock of a session to C3D.
 
     Parameters
@@ -885,10 +885,39 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
     -------
     dict
         Counts written: ``points``, ``frames``, ``analog_channels``, ``force_platforms``, ``events``,
-        ``detector_events`` (of ``events``), ``first_frame``.
+        ``detector_events`` (of ``events``), ``first_frame``, ``subject_parameters``; and ``notes``, a list of
+        what was left out and why.
+
+    Raises
+    ------
+    ValidationError
+        If ``out_path`` is a folder or its folder does not exist (checked before any work).
+    FileFormatError
+        If the session has nothing a C3D file can hold on the chosen clock (the message says what it has and why
+        that is not exported), or ``clock`` is not a clock of the session.
+    FusionlabError
+        If the file cannot be written there (the message names ``out_path`` and the system's reason).
 
     Notes
     -----
+    C3D holds regularly sampled data only. Streams without a fixed rate (irregular time stamps: LSL/XDF streams,
+    variable-frame-rate video) are left out, never resampled (resampling would write samples that were not
+    measured), and listed in ``notes``; when nothing regularly sampled remains, the export is refused with their
+    names. A C3D file holds one analog block: further analog streams of the clock are listed in ``notes``.
+
+    Force platforms need their analog channels: plates read from a C3D file are written with that file's analog
+    block (also with no points at all: ``POINT:USED`` 0). Plates from text exports (OpenSim ``.mot``, AMTI/Kistler
+    CSV) carry processed force/moment/COP without the plate geometry, so a session holding only those is refused
+    with a message saying so; fusionlab does not invent a plate geometry.
+
+    Subject parameters (``subject_parameters`` of the source, read from ``PROCESSING``) are written back to
+    ``PROCESSING`` in the units the reader converts from (``Bodymass`` kg, ``Height`` and lengths mm, the others as
+    stored), so a re-ingest gives the same values; ``POINT:X_SCREEN``/``Y_SCREEN`` come from the markers'
+    ``lab_axes``. Gait events are written with the Vicon labels (``Foot Strike``/``Foot Off`` and context
+    ``Left``/``Right``) that gait software recognises; an annotation whose original label differs (Qualisys or
+    Motion Analysis ``LHS``, ``RTO``) keeps it in ``EVENT:DESCRIPTIONS`` ("original label: LHS") when the source
+    had no description for it. Time, kind and side come back exactly.
+
     Force platforms are written back from the plate parameters the reader keeps in the force-plate streams' meta
     (type, corners, origin, calibration matrix, analog channels) with the analog channels they refer to, so a
     re-ingest computes the same forces (and the type-3 ``FPCOPPOLY``). ``FORCE_PLATFORM:ZERO`` (not used in the
@@ -902,35 +931,58 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
     if events not in ("annotation", "all", "none"):
         raise ValueError(f"events must be 'annotation', 'all' or 'none', not {events!r}")
     out = Path(out_path)
+    _check_output(out)
+    notes: list[str] = []
     with open_session(session_path) as r:
         infos = {n: r.stream_info(n) for n in r.stream_names}
-        point_streams = [n for n, i in infos.items() if i["modality"] in ("markers", "model")
-                         and i["rate_hz"] and i["components"] == list(_XYZ)]
+        # C3D holds regularly sampled data only: streams without a rate (irregular time stamps) are never candidates
+        regular = {n: i for n, i in infos.items() if i["rate_hz"]}
+        point_streams = [n for n, i in regular.items() if i["modality"] in ("markers", "model")
+                         and i["components"] == list(_XYZ)]
         if clock is None:
-            candidates = [infos[n]["clock"] for n in point_streams if infos[n]["modality"] == "markers"]
-            candidates += [i["clock"] for i in infos.values() if i["modality"] in ("markers", "model", "analog")]
+            candidates = [regular[n]["clock"] for n in point_streams if regular[n]["modality"] == "markers"]
+            candidates += [i["clock"] for i in regular.values() if i["modality"] in ("markers", "model", "analog")]
             if not candidates:
-                msg = f"{session_path}: the session has no marker, model or analog stream to export to C3D."
-                raise FileFormatError(session_path, msg)
+                raise FileFormatError(session_path, _nothing_to_export(infos))
             clock = candidates[0]
+        elif clock not in {i["clock"] for i in infos.values()}:
+            known = sorted({i["clock"] for i in infos.values()})
+            msg = (f"Invalid value for 'clock'. Allowed values are the clocks of the session's streams "
+                   f"({', '.join(known) or 'none'}), but got {clock!r} instead.")
+            raise FileFormatError(session_path, msg)
         points = [r.read_stream(n) for n in point_streams if infos[n]["clock"] == clock]
-        analog_names = [n for n, i in infos.items() if i["modality"] == "analog" and i["clock"] == clock]
-        analogs = [r.read_stream(n) for n in analog_names]
+        analog_names = [n for n, i in regular.items() if i["modality"] == "analog" and i["clock"] == clock]
+        irregular = [n for n, i in infos.items() if i["clock"] == clock and not i["rate_hz"]
+                     and i["modality"] in ("markers", "model", "analog")]
+        if irregular:
+            notes.append(f"left out (no fixed sampling rate; C3D holds only regularly sampled data and fusionlab "
+                         f"does not resample them): {', '.join(irregular)}")
+        if len(analog_names) > 1:  # one C3D file holds one analog block at one rate
+            notes.append(f"left out (a C3D file holds one analog block; {analog_names[0]} is written): "
+                         f"{', '.join(analog_names[1:])}")
+        analogs = [r.read_stream(n) for n in analog_names[:1]]
         plate_infos = sorted((i for i in infos.values() if i["modality"] == "forceplate" and i["clock"] == clock),
                              key=lambda i: int(i["meta"].get("plate", 0)))
         chosen = _export_events(r, clock, events)
         sha = next((str(s.meta.get("sha256", "")) for s in [*points, *analogs] if s.meta.get("sha256")), "")
         source_meta = next((src.metadata for src in r.sources() if sha and src.sha256 == sha), {})
     if not points and not analogs:
-        raise FileFormatError(session_path, f"no stream on clock {clock!r} to export")
+        on_clock = {n: i for n, i in infos.items() if i["clock"] == clock}
+        raise FileFormatError(session_path, f"on clock {clock!r}: " + _nothing_to_export(on_clock))
     rates = {s.rate_hz for s in points}
     if len(rates) > 1:
         raise FileFormatError(session_path, f"point streams on clock {clock!r} have different rates {sorted(rates)}")
-    point_rate = float(rates.pop()) if points else float(analogs[0].rate_hz) / 1.0  # type: ignore[arg-type]
+    if points:
+        point_rate = float(rates.pop())
+    else:  # no points (POINT:USED 0): the source's frame rate where it divides the analog rate, else the analog rate
+        analog_rate = float(analogs[0].rate_hz)  # type: ignore[arg-type]
+        point_rate = float(source_meta.get("point_rate_hz") or analog_rate)
+        per_frame = analog_rate / point_rate if point_rate > 0 else 0.0
+        if per_frame < 1 or abs(per_frame - round(per_frame)) > 1e-9 or analogs[0].n_samples % round(per_frame):
+            point_rate = analog_rate
     start = points[0].start_s if points else analogs[0].start_s
     first_frame = round(start * point_rate)
     n_frames = points[0].n_samples if points else round(analogs[0].n_samples * point_rate / analogs[0].rate_hz)
-
     c = ezc3d.c3d()
     labels: list[str] = []
     blocks: list[np.ndarray] = []
@@ -962,8 +1014,11 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         for ptype, members in type_members.items():
             c.add_parameter("POINT", ptype, members)
             c.add_parameter("POINT", _POINT_TYPES[ptype][0], [type_units[ptype]])
-    else:
+    else:  # POINT:USED 0
         c["parameters"]["POINT"]["RATE"]["value"] = [point_rate]
+        c["data"]["points"] = np.ones((4, 0, n_frames))  # ezc3d takes the number of frames from here
+        if "rotations" in c["data"]:  # ezc3d's empty default divides by the (zero) point frames
+            del c["data"]["rotations"]
     n_analog = 0
     n_plates = 0
     if analogs:
@@ -977,21 +1032,74 @@ def write_c3d(session_path: str | os.PathLike[str], out_path: str | os.PathLike[
         n_analog = len(a.channels)
         n_plates = _write_force_platforms(c, plate_infos, n_analog, bool(blocks))
     _write_subjects(c, source_meta)
+    n_subject = _write_processing(c, source_meta.get("subject_parameters") or {})
+    lab_axes = next((s.meta["lab_axes"] for s in points if s.meta.get("lab_axes")), None) \
+        or source_meta.get("lab_axes") or {}
+    for key in ("X_SCREEN", "Y_SCREEN"):
+        if lab_axes.get(key.lower()):
+            c.add_parameter("POINT", key, [str(lab_axes[key.lower()])])
     n_detector = _write_events(c, chosen, source_meta.get("c3d_event_details") or {})
     c["header"]["points"]["first_frame"] = int(first_frame)
     c.add_parameter("TRIAL", "ACTUAL_START_FIELD", [first_frame + 1, 0])
     c.add_parameter("TRIAL", "ACTUAL_END_FIELD", [first_frame + n_frames, 0])
     c.add_parameter("MANUFACTURER", "SOFTWARE", [f"fusionlab {__version__}"])
+    _write_atomically(c, out)
+    return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "force_platforms": n_plates,
+            "events": len(chosen), "detector_events": n_detector, "first_frame": first_frame,
+            "subject_parameters": n_subject, "notes": notes}
+
+
+def _check_output(out: Path) -> None:
+    """Refuse, before any work, an output path that is a folder or whose folder is missing or not writable."""
+    if out.is_dir():
+        msg = f"{out}: is a folder, not a file; give the C3D file's name, e.g. {out / 'trial.c3d'}"
+        raise ValidationError(msg)
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        msg = f"{out}: cannot write the C3D file: the folder {folder} {what}; create it first or choose another path"
+        raise ValidationError(msg)
+
+
+def _write_atomically(c: Any, out: Path) -> None:
+    """Write to a hidden temporary file next to ``out``, then rename; errors name ``out``, never the temporary."""
     tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
     if tmp.suffix.lower() != ".c3d":
         tmp = tmp.with_suffix(".c3d")
     try:
-        c.write(str(tmp))
-        Path(tmp).replace(out)
+        try:
+            with tmp.open("xb"):  # ezc3d does not report a file it could not open: find out first
+                pass
+            c.write(str(tmp))
+            if tmp.stat().st_size == 0:
+                msg = f"{out}: cannot write the C3D file: ezc3d wrote nothing (disk full or not writable?)"
+                raise FusionlabError(msg)
+            tmp.replace(out)
+        except OSError as e:
+            msg = f"{out}: cannot write the C3D file here: {e.strerror or e}"
+            raise FusionlabError(msg) from e
     finally:
         tmp.unlink(missing_ok=True)
-    return {"points": len(labels), "frames": n_frames, "analog_channels": n_analog, "force_platforms": n_plates,
-            "events": len(chosen), "detector_events": n_detector, "first_frame": first_frame}
+
+
+def _nothing_to_export(infos: dict[str, dict[str, Any]]) -> str:
+    """Why the streams ``infos`` give nothing a C3D file can hold, and what would."""
+    irregular = [n for n, i in infos.items() if not i["rate_hz"] and i["modality"] in ("markers", "model", "analog")]
+    plates = [n for n, i in infos.items() if i["modality"] == "forceplate"]
+    msg = "nothing to export to C3D: no marker, model or analog stream with a fixed sampling rate"
+    if irregular:
+        msg += (f"; {', '.join(irregular)} have no fixed rate (irregular time stamps), and C3D holds only regularly "
+                "sampled data (fusionlab does not resample them)")
+    if plates:
+        msg += (f"; the force-plate streams {', '.join(plates)} are not exported alone: a C3D force platform is "
+                "its raw analog channels plus its FORCE_PLATFORM geometry (type, corners, origin), which fusionlab "
+                "has only for plates read from a C3D file (exported with that file's analogs); for forces from a "
+                "text export (.mot, CSV) it would have to invent the plate geometry")
+    others = sorted({i["modality"] for i in infos.values()} - {"markers", "model", "analog", "forceplate"})
+    if others:
+        msg += (f"; its {' and '.join(others)} streams have no C3D form (C3D holds points, analog channels and "
+                "force platforms)")
+    return msg + "."
 
 
 def _export_events(r: Any, clock: str, which: str) -> list[Event]:
@@ -1074,6 +1182,31 @@ def _write_subjects(c: Any, source_meta: dict[str, Any]) -> None:
             c.add_parameter("SUBJECTS", key, value)
 
 
+def _write_processing(c: Any, params: dict[str, Any]) -> int:
+    """The PROCESSING group (Vicon subject parameters) from the session's ``subject_parameters``, as
+    `_subject_parameters` reads them back: ``mass_kg`` -> ``Bodymass`` (kg), ``height_m`` -> ``Height`` (mm),
+    ``<name>_m`` -> ``<name>`` (mm), ``<name>_raw`` -> ``<name>`` (as stored). Returns the number written."""
+    written: dict[str, float] = {}
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            continue
+        if key == "mass_kg":
+            name, v = "Bodymass", float(value)
+        elif key == "height_m":
+            name, v = "Height", float(value) * 1000.0
+        elif key.endswith("_raw"):
+            name, v = key[:-4], float(value)
+        elif key.endswith("_m"):
+            name, v = key[:-2], float(value) * 1000.0
+        else:
+            continue
+        if name and name not in written:
+            written[name] = v
+    for name, v in written.items():
+        c.add_parameter("PROCESSING", name, [v])
+    return len(written)
+
+
 def _write_events(c: Any, events: list[Event], details: dict[str, dict[str, Any]]) -> int:
     """EVENT group (and, for detector events, the FUSIONLAB group `read_c3d` reads back); number of detector
     events written."""
@@ -1086,7 +1219,10 @@ def _write_events(c: Any, events: list[Event], details: dict[str, dict[str, Any]
     for e, ctx, name in zip(events, contexts, names, strict=True):
         d = (details.get(e.label) or details.get(f"{ctx} {name}") or {}) if e.source == "annotation" else {}
         if e.source == "annotation":
-            descriptions.append(str(d.get("descriptions", "")))
+            text = str(d.get("descriptions", ""))
+            if not text and e.label and e.label != f"{ctx} {name}":  # "LHS" written as Left "Foot Strike"
+                text = f"original label: {e.label}"
+            descriptions.append(text)
         else:
             sd = f", sd {e.sd_s * 1000:.0f} ms" if math.isfinite(e.sd_s) else ""
             descriptions.append(f"fusionlab {e.source} detector {e.detector}{sd} (not an annotation)")

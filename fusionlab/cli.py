@@ -192,8 +192,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"  {clock}: NOT synchronised (nothing stored)")
         for k, v in reasons.items():
             print(f"      {k}: {v}")
+    for w in report.warnings:
+        print(f"warning: {w}")
     if not args.dry_run:
-        print(f"stored in {args.session}" if report.results else "nothing stored")
+        print(f"stored in {args.session}" if report.stored else "nothing stored")
     return EXIT_OK if not report.refused else EXIT_DATA_ERROR
 
 
@@ -404,15 +406,33 @@ def parse_fault(text: str) -> Any:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from fusionlab.adapters.c3d import read_c3d
     from fusionlab.persist import save_session
-    from fusionlab.simulate import simulate_session
+    from fusionlab.simulate import FPS_MAX, simulate_session
 
     src = Path(args.c3d)
     out = Path(args.output)
+    if out.is_dir():
+        msg = f"{out}: is a folder, not a file; give the session file's name, e.g. {out / 'sim.h5'}"
+        raise ValidationError(msg)
     if out.exists() and not args.overwrite:
         msg = f"{out}: exists; choose another file or pass --overwrite"
         raise ValidationError(msg)
-    imus = tuple(p for p in (args.imu or "").split(",") if p) if args.imu is not None else \
-        ("left_shank", "right_shank", "left_thigh", "right_thigh")
+    folder = out.parent
+    if not folder.is_dir():  # as 'fusionlab export': a mistyped folder is not created silently
+        what = "is not a folder" if folder.exists() else "does not exist"
+        msg = f"{out.name}: the folder {folder} {what}; create it first or choose another -o path"
+        raise ValidationError(msg)
+    for flag, value, positive in (("--fps", args.fps, True), ("--offset-s", args.offset_s, False),
+                                  ("--imu-offset-s", args.imu_offset_s, False),
+                                  ("--video-offset-s", args.video_offset_s, False)):
+        top = FPS_MAX if flag == "--fps" else math.inf
+        if value is not None and not (math.isfinite(value) and (value > 0 or not positive) and value <= top):
+            rule = "a finite number" + (" > 0" if positive else "") + (f" up to {top:g}" if top < math.inf else "")
+            msg = f"Invalid value for '{flag}'. Allowed values are {rule}, but got {value!r} instead."
+            raise ValidationError(msg)
+    if args.seed < 0:
+        msg = f"Invalid value for '--seed'. Allowed values are integers >= 0, but got {args.seed} instead."
+        raise ValidationError(msg)
+    imus = tuple(p.strip() for p in args.imu.split(",") if p.strip()) if args.imu is not None else None
     faults = tuple(parse_fault(f) for f in args.fault or ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -430,6 +450,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     truth = session.metadata["simulation"]
     print(f"simulated from {src.name}: {len(session.streams)} streams "
           f"({', '.join(s.name for s in session.streams)})")
+    for note in truth.get("notes", ()):
+        print(f"  note: {note} (choose with --imu)")
     print(f"  true clock offsets: imu {truth['imu_offset_s']:+.3f} s, video {truth['video_offset_s']:+.3f} s "
           "(stored as unsynchronised: run 'fusionlab sync' first)")
     for f in faults:
@@ -445,7 +467,7 @@ def _conflict_line(c: Any) -> str:
 
 
 def cmd_fuse(args: argparse.Namespace) -> int:
-    from fusionlab.fusion import MODELS, fuse_session
+    from fusionlab.fusion import MODELS, fuse_session, store_fusion
 
     models = None
     if args.model is not None:  # "events, angles" and "Angles" are accepted: names are case-free, spaces ignored
@@ -455,7 +477,11 @@ def cmd_fuse(args: argparse.Namespace) -> int:
             _err(f"argument --model: invalid model {', '.join(map(repr, bad)) or repr(args.model)}; "
                  f"choose from {', '.join(MODELS)} (comma-separated, e.g. --model events,angles)")
             return 2
-    results = fuse_session(args.session, **({"models": models} if models else {}), store=not args.no_store)
+    # stored here, and only when a model produced something, so that a run with nothing to fuse leaves the file as is
+    results = fuse_session(args.session, **({"models": models} if models else {}), store=False)
+    produced = [r for r in results if r.signals or r.events or r.conflicts]
+    if produced and not args.no_store:
+        store_fusion(args.session, produced)
     if args.json:
         out = [{"name": r.name, "algorithm": r.algorithm, "inputs": list(r.inputs), "parameters": r.parameters,
                 "signals": [{"name": s.name, "channels": list(s.channels), "units": list(s.units),
@@ -466,10 +492,15 @@ def cmd_fuse(args: argparse.Namespace) -> int:
                 "warnings": list(r.warnings)} for r in results]
         print(json.dumps(json_safe(out), indent=2, allow_nan=False, default=_json_default))
         return EXIT_OK
+    no_detections = _no_detected_events(args.session)
     for r in results:
         print(f"{r.name}: {r.algorithm}")
         if not (r.signals or r.events or r.conflicts):
-            print("  nothing to fuse" + (f": {'; '.join(r.warnings)}" if r.warnings else ""))
+            why = list(r.warnings)
+            if r.name == "events" and no_detections:
+                why.insert(0, "the session has no detected gait events yet; run 'fusionlab events "
+                              f"{args.session}' first, then fuse again")
+            print("  nothing to fuse" + (f": {'; '.join(why)}" if why else ""))
             continue
         print(f"  inputs: {', '.join(r.inputs) or '-'}")
         for s in r.signals:
@@ -487,9 +518,25 @@ def cmd_fuse(args: argparse.Namespace) -> int:
             print("   " + _conflict_line(c))
         for w in r.warnings:
             print(f"  note: {w}")
-    if not args.no_store:
-        print(f"stored in {args.session} (derived/fusion_*, events/fused)")
+    if args.no_store:
+        print(f"not stored (--no-store); {args.session} is unchanged")
+    elif produced:
+        print(f"stored in {args.session}: {', '.join(r.name for r in produced)} (derived/fusion_*"
+              + (", events/fused)" if any(r.events for r in produced) else ")"))
+    else:
+        print(f"nothing stored: no model had anything to fuse; {args.session} is unchanged")
     return EXIT_OK
+
+
+def _no_detected_events(session: str | Path) -> bool:
+    """True when the session holds no detector events (only annotations, references or fused output), i.e. when
+    `fusionlab events` has not been run."""
+    from fusionlab.fusion._events import EXCLUDED_SOURCES
+    from fusionlab.persist import open_session
+
+    with open_session(session) as r:
+        sources = {e.source for e in r.events(clock="device")}
+    return not (sources - set(EXCLUDED_SOURCES))
 
 
 def cmd_conflicts(args: argparse.Namespace) -> int:
@@ -525,7 +572,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{args.c3d}: wrote {counts['points']} points x {counts['frames']} frames, "
           f"{counts['analog_channels']} analog channels, {counts.get('force_platforms', 0)} force platform(s), "
           f"{counts['events']} events" + (f" ({detected} of them detector or fused events, marked as such)"
-                                          if detected else ""))
+                                          if detected else "")
+          + (f", {counts['subject_parameters']} subject parameter(s)" if counts.get("subject_parameters") else ""))
+    for note in counts.get("notes", ()):
+        print(f"  note: {note}")
     return EXIT_OK
 
 
@@ -965,12 +1015,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "visibility, dropouts) from the real markers of a C3D trial, on their own "
                                    "clocks, with injected faults; the truth is kept in the session metadata.")
     p.add_argument("c3d", metavar="C3D", help="a walking trial with leg markers")
-    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5", help="session file to write")
-    p.add_argument("--imu", metavar="P1,P2", help="IMU placements, comma-separated (default left/right shank and "
-                   "thigh; '' for none); e.g. left_foot,right_foot")
+    p.add_argument("-o", "--output", required=True, metavar="SESSION.h5",
+                   help="session file to write (its folder must exist)")
+    p.add_argument("--imu", metavar="P1,P2", help="IMU placements, comma-separated (default: left/right shank and "
+                   "thigh, those the markers allow, else the feet; '' for none); e.g. left_foot,right_foot")
     p.add_argument("--video", action=argparse.BooleanOptionalAction, default=True,
                    help="a virtual side camera (default; --no-video: none)")
-    p.add_argument("--fps", type=float, default=30.0, help="camera frame rate (default 30)")
+    p.add_argument("--fps", type=float, default=30.0, help="camera frame rate, Hz, > 0 and <= 1000 (default 30)")
     p.add_argument("--offset-s", type=float, default=0.0, help="true clock offset of the IMUs and the camera "
                    "(t_session = offset + t_device; default 0)")
     p.add_argument("--imu-offset-s", type=float, help="true IMU clock offset (overrides --offset-s)")
@@ -1059,8 +1110,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("export", help="export a session's markers, analogs and events to C3D",
-                       description="Write the marker and model-output points, the analog channels and the events "
-                                   "of one C3D clock of the session to a C3D file (original units).")
+                       description="Write the marker and model-output points, the analog channels, the force "
+                                   "platforms, the subject parameters and the events of one C3D clock of the "
+                                   "session to a C3D file (original units). Streams without a fixed rate are left "
+                                   "out (C3D holds regularly sampled data; they are not resampled), and force "
+                                   "plates from text exports (.mot, CSV) are not exported alone (no plate "
+                                   "geometry).")
     p.add_argument("session", metavar="SESSION.h5")
     p.add_argument("--c3d", required=True, metavar="OUT.c3d", help="C3D file to write")
     p.add_argument("--clock", help="clock whose streams to export (default: that of the first marker stream)")

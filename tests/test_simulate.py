@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 
 from fusionlab.adapters.c3d import read_c3d
+from fusionlab.exceptions import ValidationError
 from fusionlab.kinematics import joint_centres, segment_angle
 from fusionlab.persist import save_session
-from fusionlab.simulate import MEDIAPIPE_LANDMARKS, Fault, ImuNoise, simulate_session, virtual_camera, virtual_imu
+from fusionlab.simulate import (DEFAULT_IMUS, MEDIAPIPE_LANDMARKS, Fault, ImuNoise, simulate_session, virtual_camera,
+                                virtual_imu)
 from fusionlab.sync import synchronize_session
 from tests.conftest import shared_path
 
@@ -74,3 +77,21 @@ def test_sync_finds_the_simulated_clock_offsets(trial, tmp_path: Path) -> None:
     got = {r.clock: r for r in report.results}
     assert abs(got["sim:imu"].offset_s - 1.234) <= 0.005
     assert abs(got["sim:video"].offset_s + 0.5) <= max(0.010, 3 * got["sim:video"].offset_sd_s)
+
+
+def test_default_placements_and_checked_options(trial) -> None:
+    s = simulate_session(trial, video=False, include_truth=False)
+    assert s.metadata["simulation"]["imus"] == list(DEFAULT_IMUS) and s.metadata["simulation"]["notes"] == []
+    # the pelvis and feet only (knee markers removed): the defaults fall back to the feet, with a note
+    feet = dataclasses.replace(trial.stream("markers"), channels=tuple(
+        "XKNE_" + c if c.upper() in ("LKNE", "RKNE") else c for c in trial.stream("markers").channels))
+    no_knees = dataclasses.replace(trial, streams=(feet,))
+    s = simulate_session(no_knees, video=False, include_truth=False)
+    assert s.metadata["simulation"]["imus"] == ["left_foot", "right_foot"]
+    assert "no IMU on left_shank" in s.metadata["simulation"]["notes"][0]
+    with pytest.raises(ValidationError, match=r"left_shank \(left_shank: needs the left knee"):
+        simulate_session(no_knees, imus=("left_shank",))
+    for kw, match in (({"fps": 0.0}, "'fps'"), ({"fps": float("nan")}, "'fps'"), ({"imu_offset_s": np.inf}, "offset"),
+                      ({"seed": -2}, "'seed'"), ({"faults": (Fault("imu_bias_jump", 1.0, target="x"),)}, "'x'")):
+        with pytest.raises(ValidationError, match=match):
+            simulate_session(trial, **kw)
