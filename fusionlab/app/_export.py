@@ -61,7 +61,7 @@ def results_csv(path: str | os.PathLike[str], *, header: dict[str, str] | None =
     return buf.getvalue()
 
 
-def session_c3d(path: str | os.PathLike[str]) -> tuple[bytes, dict[str, int]]:
+def session_c3d(path: str | os.PathLike[str]) -> tuple[bytes, dict[str, Any]]:
     """The session as C3D bytes (first marker clock) and the counts written.
 
     Raises
