@@ -205,6 +205,7 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
         staged: list[Path] = []
         options_used: set[str] = set()
         readers_seen: set[str] = set()
+        placed: list[str] = []  # files that took the one placement given
         for k, src in enumerate(sources):
             path = Path(src)
             if progress is not None:
@@ -244,6 +245,12 @@ def ingest(sources: Sequence[str | os.PathLike[str]], session_path: str | os.Pat
             report.sources.append(str(path))
             options_used.update(result.get("options_used", ()))
             readers_seen.add(path.name)
+            if "placement" in result.get("options_used", ()):
+                placed.append(path.name)
+        if len(placed) > 1:
+            report.warnings.append(f"placement {options['placement']!r} was given to {len(placed)} files "
+                                   f"({', '.join(placed)}): each is stored at that placement; ingest files of "
+                                   "different sensors one by one, each with its own --placement")
         given = {k for k, v in options.items() if v is not None and k not in _INTERNAL_OPTIONS}
         if readers_seen and given - options_used:
             report.warnings.append(

@@ -279,3 +279,16 @@ def test_cli_gaitmap_stride_borders_then_validate(tmp_path: Path) -> None:
              "-q")
     assert r.returncode == 0, r.stderr
     assert "rate_hz not used" in r.stderr and "qualisys_walking.c3d" in r.stderr
+
+
+def test_one_placement_for_several_imu_files_is_reported(tmp_path: Path) -> None:
+    """Two Xsens sensors (a foot and a shank of the OpenSense walk) given one --placement: both are stored at it, and
+    the report says so (it was silent)."""
+    x = "formats/xsens_mtmanager/opensense_walking_009-001/MT_012005D6_009-001_00B421"
+    report = ingest([shared_path(x + "EF.txt"), shared_path(x + "ED.txt")], tmp_path / "s.h5", isolate=False,
+                    reader_options={"placement": "right_foot"})
+    (w,) = [w for w in report.warnings if "was given to 2 files" in w]
+    assert "00B421EF.txt" in w and "00B421ED.txt" in w and "--placement" in w
+    report = ingest([shared_path(x + "EF.txt")], tmp_path / "one.h5", isolate=False,
+                    reader_options={"placement": "right_foot"})
+    assert not [w for w in report.warnings if "was given to" in w]
