@@ -87,8 +87,8 @@ def test_dispatch_picks_the_right_reader(tmp_path: Path) -> None:
     txt = tmp_path / "export.txt"
     txt.write_bytes(CSV_SAMPLE.read_bytes())
     assert find_adapter(txt).name == "imu_csv"
-    # the stride-event list has no clock of its own: no reader claims it (read it with read_gaitmap_imu)
-    with pytest.raises(FileFormatError, match="unknown or unsupported format"):
+    # the stride-event list has no clock of its own: no reader claims it, and the error says how to attach it
+    with pytest.raises(FileFormatError, match=r"gaitmap stride list .* --stride-events"):
         find_adapter(shared_path(STRIDES))
 
 
@@ -765,7 +765,7 @@ def test_ingest_round_trip(tmp_path: Path) -> None:
         xs = r.read_stream("MT_012005D6_009-001_00B421E6.unknown.orientation")
         assert xs.components == ("x", "y", "z", "w") and xs.start_s == pytest.approx(4.72)
     # a stride-event list alone has no reader: ingest refuses it and leaves the session as it was
-    with pytest.raises(FileFormatError, match="unknown or unsupported format"):
+    with pytest.raises(FileFormatError, match=r"gaitmap stride list .* --stride-events"):
         ingest([shared_path(STRIDES)], session)
     # a unit mismatch stops the ingest with the reader's message
     bad = _with_header(tmp_path, "acc_x[g],acc_y[g],acc_z[g]", "acc_x[m/s^2],acc_y[m/s^2],acc_z[m/s^2]")
