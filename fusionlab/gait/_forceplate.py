@@ -387,6 +387,8 @@ class GaitForcePlate(BaseGaitDetector):
         airborne: dict[str, NDArray[np.bool_]] = {}
         per_frame: dict[str, NDArray[np.float64]] = {}
         low: dict[str, NDArray[np.bool_]] = {}
+        # the contact's loading peak (the foot cannot have left the plate before it)
+        peak_t = float(tp[int(np.nanargmax(np.abs(plate.channel("force")[c["_i0"]:c["_i1"], up])))])
         for side, roles in feet.items():
             stack = np.stack([_marker(markers, ch) for ch in roles.values()])
             count = np.isfinite(stack).sum(axis=0)
@@ -402,7 +404,6 @@ class GaitForcePlate(BaseGaitDetector):
                 # only a foot with a forefoot marker: a heel alone rises at heel-off, long before the toe leaves
                 if np.isfinite(lift).any() and {"toe", "mt5"} & set(roles):
                     # after the contact's loading peak, every marker of the foot above its level in this contact
-                    peak_t = float(tp[int(np.nanargmax(np.abs(plate.channel("force")[c["_i0"]:c["_i1"], up])))])
                     airborne[side] = (lift > FOOT_ON_PLATE_HEIGHT_M) & (tm[sel] > peak_t)
                     per_frame[side] = d
             z = up_sign * pos[:, up]  # height

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -289,15 +289,13 @@ def _swapped_kind_note(det: Sequence[Event], ref: Sequence[Event], m: EventMatch
     """A note when the reference's events of one kind match the detector's events of the *other* kind far better
     (recall >= 0.8 against < 0.5, at least 4 reference events): e.g. a stride-border list of gyroscope minima
     (foot offs) read as foot strikes. Nothing is changed; the reader is told to check what the reference marks."""
-    import dataclasses
-
     other = {"foot_strike": "foot_off", "foot_off": "foot_strike"}
     for kind in sorted({e.kind for e in ref}):
         n_ref = sum(e.kind == kind for e in ref)
         if n_ref < 4 or kind not in other:
             continue
         found = sum(r.kind == kind for _, r in m.pairs) / n_ref
-        as_kind = [dataclasses.replace(e, kind=kind) for e in det if e.kind == other[kind]]
+        as_kind = [replace(e, kind=kind) for e in det if e.kind == other[kind]]
         alt = match_events(as_kind, [e for e in ref if e.kind == kind], tolerance_s=tolerance_s)
         alt_recall = len(alt.pairs) / n_ref
         if found < 0.5 and alt_recall >= 0.8:
